@@ -1,0 +1,55 @@
+"""mmchat_jupyter: multi-provider LLM chat in Jupyter (YandexGPT, GigaChat, OpenAI-compatible, offline echo).
+
+    %load_ext mmchat_jupyter          then %%chat in a cell, %chat help for the rest
+    ChatPanel()                       a chat UI inside the notebook
+    Chat("name").ask("...")           the same engine from Python code
+
+Heavy pieces (the widget, exports) are imported on first use so that loading the extension stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from . import errors, types
+from .errors import MMChatError
+from .providers import get_provider, list_providers
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Chat": "mmchat_jupyter.api",
+    "ChatPanel": "mmchat_jupyter.widget",
+    "ChatSession": "mmchat_jupyter.session",
+    "HistoryStore": "mmchat_jupyter.history",
+    "export_chat": "mmchat_jupyter.export",
+    "import_chat": "mmchat_jupyter.export",
+    "render_markdown": "mmchat_jupyter.render",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mmchat_jupyter' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext mmchat_jupyter`: register %%chat and %chat."""
+    from .magics import ChatMagics
+
+    ipython.register_magics(ChatMagics(shell=ipython))
+
+
+def unload_ipython_extension(ipython) -> None:
+    """Nothing to undo beyond IPython's own bookkeeping."""
+
+
+__all__ = sorted(
+    ["Chat", "ChatPanel", "ChatSession", "HistoryStore", "MMChatError", "errors", "export_chat", "get_provider",
+     "import_chat", "list_providers", "load_ipython_extension", "render_markdown", "types", "__version__"]
+)

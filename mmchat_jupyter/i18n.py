@@ -1,0 +1,78 @@
+"""The user's language: gettext catalogs shipped in the package, switchable without a restart.
+
+Every user-facing string is written in English and wrapped: `_("Chat {name} deleted").format(name=...)`,
+`ngettext("{n} message", "{n} messages", n).format(n=n)`. Strings are looked up when called, so changing the
+language (`set_language("ru")`, `%chat set lang=ru`) applies to the next output. The panel gets its strings from
+Python, so there is one catalog: `mmchat_jupyter/locale/<lang>/LC_MESSAGES/mmchat.po`, compiled to `.mo`.
+
+Language resolution: `set_language()` (from the persisted setting) > `MMCHAT_LANG` > `LC_ALL` / `LC_MESSAGES` /
+`LANG` > English.
+"""
+
+from __future__ import annotations
+
+import gettext
+import os
+from functools import lru_cache
+from pathlib import Path
+
+LOCALE_DIR = Path(__file__).with_name("locale")
+DOMAIN = "mmchat"
+SUPPORTED = ("en", "ru")
+
+_chosen: str | None = None
+
+
+def _normalise(value: str | None) -> str | None:
+    """'ru_RU.UTF-8' -> 'ru'; None for anything we do not ship."""
+    if not value:
+        return None
+    code = value.split(".")[0].split("_")[0].split("-")[0].lower()
+    return code if code in SUPPORTED else None
+
+
+def get_language() -> str:
+    """The language in force now."""
+    if _chosen:
+        return _chosen
+    for var in ("MMCHAT_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        code = _normalise(os.environ.get(var))
+        if code:
+            return code
+    return "en"
+
+
+def set_language(lang: str | None) -> str:
+    """Choose the language for new output (None: back to the environment). Returns the language in force."""
+    global _chosen
+    if lang is not None and _normalise(lang) is None:
+        from .errors import ConfigError
+
+        raise ConfigError(
+            _("Unknown language {lang!r}: use one of {choices}.").format(lang=lang, choices=", ".join(SUPPORTED))
+        )
+    _chosen = _normalise(lang)
+    return get_language()
+
+
+@lru_cache(maxsize=None)
+def translations(lang: str) -> gettext.NullTranslations:
+    """The catalog for `lang` (English needs none)."""
+    if lang == "en":
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, localedir=str(LOCALE_DIR), languages=[lang], fallback=True)
+
+
+def _(message: str) -> str:
+    """Translate `message` into the current language."""
+    return translations(get_language()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """Translate a message with a count, using the language's plural rules (Russian has three forms)."""
+    return translations(get_language()).ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Mark a string for the catalog without translating it yet (module-level constants)."""
+    return message

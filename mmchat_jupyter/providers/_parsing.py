@@ -1,0 +1,114 @@
+"""Sans-IO stream parsing shared by the providers: bytes -> lines -> events -> Chunks.
+
+Nothing here does I/O, so the sync and async drivers feed the same objects and must produce the same chunks,
+however the body is split (a network read may end in the middle of a UTF-8 character: lines are decoded only
+once they are complete, and a newline byte is never part of a multi-byte character).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..types import Chunk
+
+
+class MalformedStream(ValueError):
+    """The body broke the provider's protocol; the driver turns this into a StreamError."""
+
+
+class StreamParser:
+    """Turns the lines of one response body into chunks. One instance per response."""
+
+    def feed_line(self, line: str) -> list[Chunk]:
+        raise NotImplementedError
+
+    def finish(self) -> list[Chunk]:
+        """Called at the end of the body; raises MalformedStream if the stream stopped before its end."""
+        return []
+
+
+class LineDecoder:
+    """Splits a byte stream into complete text lines, whatever the read boundaries."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+
+    def feed(self, data: bytes) -> list[str]:
+        self._pending += data
+        if b"\n" not in data:
+            return []
+        *complete, rest = self._pending.split(b"\n")
+        self._pending = bytearray(rest)
+        return [_decode(raw) for raw in complete]
+
+    def flush(self) -> list[str]:
+        if not self._pending:
+            return []
+        line, self._pending = _decode(bytes(self._pending)), bytearray()
+        return [line]
+
+
+def _decode(raw: bytes | bytearray) -> str:
+    try:
+        return bytes(raw).decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise MalformedStream(f"a line is not valid UTF-8 ({exc.reason})") from None
+
+
+class BodyParser:
+    """Feeds raw body bytes through a LineDecoder into a StreamParser."""
+
+    def __init__(self, parser: StreamParser) -> None:
+        self._lines = LineDecoder()
+        self._parser = parser
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for line in self._lines.feed(data):
+            chunks.extend(self._parser.feed_line(line))
+        return chunks
+
+    def finish(self) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for line in self._lines.flush():
+            chunks.extend(self._parser.feed_line(line))
+        chunks.extend(self._parser.finish())
+        return chunks
+
+
+def load_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise MalformedStream(f"not JSON: {text[:80]!r}") from None
+
+
+class SSEParser(StreamParser):
+    """Server-sent events carrying JSON in `data:` lines, ended by `data: [DONE]` (GigaChat, OpenAI).
+
+    Subclasses implement `on_data(payload)`. Comments, blank lines and other fields are skipped.
+    """
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def feed_line(self, line: str) -> list[Chunk]:
+        if not line or line.startswith(":"):
+            return []
+        field, _, value = line.partition(":")
+        if field != "data":
+            return []
+        value = value[1:] if value.startswith(" ") else value
+        if value.strip() == "[DONE]":
+            self.done = True
+            return []
+        return self.on_data(load_json(value))
+
+    def on_data(self, payload: Any) -> list[Chunk]:
+        raise NotImplementedError
+
+    def finish(self) -> list[Chunk]:
+        if not self.done:
+            raise MalformedStream("the stream ended before [DONE]")
+        return []

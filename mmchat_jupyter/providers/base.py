@@ -1,0 +1,329 @@
+"""The provider interface and its two drivers.
+
+A provider is sans-IO at heart: `build_request()` makes an `httpx.Request`, `new_parser()` turns body lines into
+`Chunk` deltas, and `error_from_response()` maps an error body to our exception tree. The shared drivers below
+(`stream()` for the magic, `astream()` for the widget) do the I/O: send, retry before the first byte, read, and
+turn transport failures into `ProviderError`s that keep the text received so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import httpx
+
+from .. import errors
+from .._redact import Secret
+from ..i18n import _
+from ..types import Chunk, Completion, GenerationParams, Message
+from ._parsing import BodyParser, MalformedStream, StreamParser
+
+log = logging.getLogger("mmchat_jupyter.providers")
+
+#: Retry-After is honoured up to this many seconds in total before we give up and tell the user when to retry.
+MAX_RETRY_WAIT = 30.0
+CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 120.0
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class Provider:
+    """One LLM service behind one interface.
+
+    Subclasses set the class attributes, read their settings in `__init__` (explicit keyword > environment) and
+    implement `build_request`, `new_parser`, `error_from_response`; GigaChat also overrides `auth`.
+    `transport` / `async_transport` are injectable (e.g. `httpx.MockTransport`) like httpx's own.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    default_model: ClassVar[str]
+    known_models: ClassVar[tuple[str, ...]] = ()
+    #: One line that tells the user which settings hold this provider's credentials.
+    auth_hint: ClassVar[str] = ""
+    #: Environment variables that, when set, make this provider usable.
+    credential_env: ClassVar[tuple[str, ...]] = ()
+    #: Largest context (tokens) of the default model, used to trim long chats.
+    context_tokens: ClassVar[int] = 8000
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        read_timeout: float | None = None,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+        verify: Any = True,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = (base_url or "").rstrip("/")
+        timeout = float(read_timeout or os.environ.get("MMCHAT_READ_TIMEOUT") or DEFAULT_READ_TIMEOUT)
+        self.timeout = httpx.Timeout(timeout, connect=CONNECT_TIMEOUT)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.verify = verify
+        self._transport = transport
+        self._async_transport = async_transport
+        self._client: httpx.Client | None = None
+        self._aclients: dict[int, httpx.AsyncClient] = {}
+
+    # -- what a provider implements (no I/O) ------------------------------------------------------------------
+
+    @classmethod
+    def configured(cls, env: Mapping[str, str] = os.environ) -> bool:
+        """Whether credentials for this provider are present (without checking that they work)."""
+        return any(env.get(var) for var in cls.credential_env)
+
+    def build_request(self, messages: Sequence[Message], params: GenerationParams) -> httpx.Request:
+        """The streaming request for this conversation."""
+        raise NotImplementedError
+
+    def new_parser(self) -> StreamParser:
+        """A fresh parser for one streamed response body."""
+        raise NotImplementedError
+
+    def error_from_response(self, response: httpx.Response) -> errors.ProviderError:
+        """Our exception for a non-200 response whose body has been read."""
+        return self.make_error(response.status_code, response.text[:300], response)
+
+    def auth(self) -> httpx.Auth | None:
+        """An httpx auth flow for requests that need more than static headers (GigaChat's OAuth)."""
+        return None
+
+    def models(self) -> list[str]:
+        """Model names this provider offers."""
+        return list(self.known_models) or [self.default_model]
+
+    def describe(self) -> dict[str, str]:
+        """Where this provider's settings come from, for `%chat providers` and `mmchat doctor`; never values."""
+        found = [var for var in self.credential_env if os.environ.get(var)]
+        return {"base_url": self.base_url, "credentials": ", ".join(found) or _("not configured")}
+
+    # -- shared helpers for subclasses ----------------------------------------------------------------------------
+
+    @staticmethod
+    def secret(value: str | Secret | None, *env_vars: str) -> Secret | None:
+        """A credential from the explicit value or the first environment variable that is set."""
+        if isinstance(value, Secret):
+            return value
+        for candidate in (value, *(os.environ.get(v) for v in env_vars)):
+            if candidate:
+                return Secret(candidate)
+        return None
+
+    def make_error(
+        self, status: int, server_message: str, response: httpx.Response | None = None
+    ) -> errors.ProviderError:
+        """Map a status and the server's own message to our exception with a one-line 'what to do'."""
+        headers = response.headers if response is not None else httpx.Headers()
+        common = {"provider": self.name, "status": status, "request_id": _request_id(headers)}
+        said = server_message.strip() or httpx.codes.get_reason_phrase(status)
+        if status in (401, 403):
+            text = _("{label} rejected the credentials ({status}: {said}): {hint}.")
+            return errors.AuthError(text.format(label=self.label, status=status, said=said, hint=self.auth_hint), **common)
+        if status == 429:
+            retry_after = _retry_after(headers)
+            when = (
+                _("retry in {seconds:.0f} s").format(seconds=retry_after)
+                if retry_after is not None
+                else _("wait a minute and retry")
+            )
+            text = _("{label} is limiting requests (429: {said}): {when}.")
+            return errors.RateLimitError(
+                text.format(label=self.label, said=said, when=when), retry_after=retry_after, **common
+            )
+        if status >= 500:
+            text = _("{label} failed on its side ({status}: {said}): try again in a minute.")
+            return errors.ServerError(text.format(label=self.label, status=status, said=said), **common)
+        hints = {
+            404: _("check the model name (%chat models {name})").format(name=self.name),
+            413: _("the request is too large: shorten the prompt or start a new chat"),
+        }
+        hint = hints.get(status, _("check the model and the generation parameters"))
+        text = _("{label} refused the request ({status}: {said}): {hint}.")
+        return errors.InvalidRequestError(text.format(label=self.label, status=status, said=said, hint=hint), **common)
+
+    # -- drivers --------------------------------------------------------------------------------------------------
+
+    def stream(self, messages: Iterable[Message], params: GenerationParams | None = None) -> Iterator[Chunk]:
+        """Stream the answer to `messages` as Chunk deltas (blocking; interruptible by KeyboardInterrupt)."""
+        request = self.build_request(list(messages), params or GenerationParams())
+        client = self._sync_client()
+        waited = 0.0
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = client.send(request, stream=True, auth=self.auth() or httpx.USE_CLIENT_DEFAULT)
+            except httpx.HTTPError as exc:
+                delay = self._retry_delay(attempt, None, waited, exc)
+                if delay is None:
+                    raise self._transport_error(exc, "") from None
+                waited += delay
+                time.sleep(delay)
+                continue
+            try:
+                if response.status_code != 200:
+                    response.read()
+                    error = self.error_from_response(response)
+                    delay = self._retry_delay(attempt, error, waited)
+                    if delay is None:
+                        raise error
+                    waited += delay
+                    time.sleep(delay)
+                    continue
+                body, answer = BodyParser(self.new_parser()), Completion()
+                try:
+                    for data in response.iter_raw():
+                        for chunk in body.feed(data):
+                            answer.add(chunk)
+                            yield chunk
+                    for chunk in body.finish():
+                        answer.add(chunk)
+                        yield chunk
+                except (httpx.HTTPError, MalformedStream) as exc:
+                    raise self._transport_error(exc, answer.text) from None
+                return
+            finally:
+                response.close()
+
+    async def astream(
+        self, messages: Iterable[Message], params: GenerationParams | None = None
+    ) -> AsyncIterator[Chunk]:
+        """The async twin of `stream()`: same requests, same parser, same chunks."""
+        request = self.build_request(list(messages), params or GenerationParams())
+        client = self._async_client()
+        waited = 0.0
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = await client.send(request, stream=True, auth=self.auth() or httpx.USE_CLIENT_DEFAULT)
+            except httpx.HTTPError as exc:
+                delay = self._retry_delay(attempt, None, waited, exc)
+                if delay is None:
+                    raise self._transport_error(exc, "") from None
+                waited += delay
+                await asyncio.sleep(delay)
+                continue
+            try:
+                if response.status_code != 200:
+                    await response.aread()
+                    error = self.error_from_response(response)
+                    delay = self._retry_delay(attempt, error, waited)
+                    if delay is None:
+                        raise error
+                    waited += delay
+                    await asyncio.sleep(delay)
+                    continue
+                body, answer = BodyParser(self.new_parser()), Completion()
+                try:
+                    async for data in response.aiter_raw():
+                        for chunk in body.feed(data):
+                            answer.add(chunk)
+                            yield chunk
+                    for chunk in body.finish():
+                        answer.add(chunk)
+                        yield chunk
+                except (httpx.HTTPError, MalformedStream) as exc:
+                    raise self._transport_error(exc, answer.text) from None
+                return
+            finally:
+                await response.aclose()
+
+    def complete(self, messages: Iterable[Message], params: GenerationParams | None = None) -> Completion:
+        """The whole answer at once. Raises ContentFiltered when the provider's filter replaced it."""
+        answer = Completion(model=(params.model if params else None) or self.default_model)
+        for chunk in self.stream(messages, params):
+            answer.add(chunk)
+        return self._checked(answer)
+
+    async def acomplete(self, messages: Iterable[Message], params: GenerationParams | None = None) -> Completion:
+        """The async twin of `complete()`."""
+        answer = Completion(model=(params.model if params else None) or self.default_model)
+        async for chunk in self.astream(messages, params):
+            answer.add(chunk)
+        return self._checked(answer)
+
+    def close(self) -> None:
+        """Close pooled connections (the async clients close with their event loops)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} base_url={self.base_url!r}>"
+
+    # -- internals ------------------------------------------------------------------------------------------------
+
+    def _checked(self, answer: Completion) -> Completion:
+        if answer.finish_reason == "content_filter":
+            text = _("{label}'s content filter withheld the answer: rephrase the request.")
+            raise errors.ContentFiltered(text.format(label=self.label), text=answer.text, provider=self.name)
+        return answer
+
+    def _sync_client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout, verify=self.verify, transport=self._transport)
+        return self._client
+
+    def _async_client(self) -> httpx.AsyncClient:
+        # An AsyncClient belongs to the loop it first ran on; the widget and tests may use several loops.
+        loop_id = id(asyncio.get_running_loop())
+        client = self._aclients.get(loop_id)
+        if client is None:
+            client = httpx.AsyncClient(timeout=self.timeout, verify=self.verify, transport=self._async_transport)
+            self._aclients = {loop_id: client}
+        return client
+
+    def _retry_delay(
+        self,
+        attempt: int,
+        error: errors.ProviderError | None,
+        waited: float,
+        exc: Exception | None = None,
+    ) -> float | None:
+        """Seconds to wait before retrying, or None to give up. Only called before any byte of an answer."""
+        if attempt >= self.max_retries:
+            return None
+        if error is not None and error.status not in RETRYABLE_STATUSES:
+            return None
+        if exc is not None and not isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError)):
+            return None
+        retry_after = getattr(error, "retry_after", None)
+        delay = retry_after if retry_after is not None else self.backoff * 2**attempt + random.uniform(0, 0.1)
+        if waited + delay > MAX_RETRY_WAIT:
+            return None
+        log.debug("%s: retrying in %.1f s (attempt %d)", self.name, delay, attempt + 1)
+        return delay
+
+    def _transport_error(self, exc: Exception, partial: str) -> errors.ProviderError:
+        common = {"provider": self.name, "partial_text": partial}
+        if isinstance(exc, MalformedStream):
+            text = _("{label} sent a response we cannot read ({detail}): try again; report it if it persists.")
+            return errors.StreamError(text.format(label=self.label, detail=exc), **common)
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+            text = _("{label} did not answer within {seconds:.0f} s: try again, or raise MMCHAT_READ_TIMEOUT.")
+            return errors.ProviderTimeout(text.format(label=self.label, seconds=self.timeout.read), **common)
+        if partial:
+            text = _("The connection to {label} dropped mid-answer: the text so far is kept; try again.")
+        else:
+            text = _("Cannot reach {label} at {url}: check the network, proxy settings and the base URL.")
+        return errors.ProviderConnectionError(text.format(label=self.label, url=self.base_url), **common)
+
+
+def _request_id(headers: httpx.Headers) -> str | None:
+    return headers.get("x-request-id") or headers.get("x-server-trace-id")
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

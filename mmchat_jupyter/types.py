@@ -1,0 +1,110 @@
+"""Plain data types shared by every part of mmchat_jupyter.
+
+These are the nouns of the product: a `Message` in a conversation, the `GenerationParams` a request is made
+with, the `Usage` a provider reports, the `Chunk` deltas a stream yields and the `Completion` they add up to.
+History records (`MessageRecord`, `ChatRecord`) are the same nouns as stored on disk, with ids and timestamps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+#: Normalised reasons a generation ended, whatever the provider calls them.
+FINISH_STOP = "stop"
+FINISH_LENGTH = "length"
+FINISH_CONTENT_FILTER = "content_filter"
+FINISH_TOOL_CALLS = "tool_calls"
+
+#: Status of a stored answer.
+STATUS_COMPLETE = "complete"
+STATUS_INTERRUPTED = "interrupted"
+STATUS_ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn of a conversation as sent to a provider."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """How to generate: model and sampling options. `None` means "the provider's default"."""
+
+    model: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def merged(self, **overrides: Any) -> GenerationParams:
+        """A copy where every override that is not None replaces the current value."""
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields that are set, for history records and exports."""
+        data = {k: v for k, v in dataclasses.asdict(self).items() if v not in (None, {})}
+        return data
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts for one generation."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a streamed answer.
+
+    `text` is a delta to append, unless `replace` is true: then the server rewrote earlier text and `text` is the
+    whole answer so far (YandexGPT's cumulative stream may revise its prefix). `usage` and `finish_reason` are set
+    on the chunk where the provider reports them.
+    """
+
+    text: str
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    replace: bool = False
+
+
+def apply_chunk(text: str, chunk: Chunk) -> str:
+    """The answer so far after `chunk`: the one place the append-or-replace rule lives."""
+    return chunk.text if chunk.replace else text + chunk.text
+
+
+@dataclass
+class Completion:
+    """A whole answer: what a stream adds up to."""
+
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+
+    def add(self, chunk: Chunk) -> None:
+        self.text = apply_chunk(self.text, chunk)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
