@@ -1,0 +1,34 @@
+"""Test-wide isolation: a private history root per test and no real credentials from the machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MMCHAT_SHARED", REPO.parent / "shared"))
+FIXTURES = SHARED / "fixtures"
+
+_CREDENTIAL_PREFIXES = ("YANDEX_", "GIGACHAT_", "OPENAI_", "MMCHAT_")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path_factory, monkeypatch):
+    """Each test gets its own MMCHAT_HOME and sees no provider credentials unless it sets them."""
+    for name in list(os.environ):
+        if name.startswith(_CREDENTIAL_PREFIXES):
+            monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("mmchat-home")
+    monkeypatch.setenv("MMCHAT_HOME", str(home))
+    monkeypatch.setenv("MMCHAT_LANG", "en")
+    yield home
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    """The recorded provider responses in ../shared/fixtures (see SOURCES.md there)."""
+    if not FIXTURES.is_dir():
+        pytest.fail(f"recorded fixtures not found at {FIXTURES}: put ../shared beside the repo or set MMCHAT_SHARED")
+    return FIXTURES
