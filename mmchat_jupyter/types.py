@@ -108,3 +108,64 @@ class Completion:
             self.usage = chunk.usage
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
+
+
+def now_iso() -> str:
+    """The current UTC time as stored in history: ISO 8601 with microseconds and offset."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass
+class MessageRecord:
+    """A message as stored in history. Timestamps are ISO 8601 UTC strings (`now_iso()`)."""
+
+    id: str
+    role: Role
+    content: str
+    created: str
+    provider: str | None = None
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, int] | None = None
+    status: str = STATUS_COMPLETE
+    finish_reason: str | None = None
+    #: The one-line error shown to the user when status is "error".
+    error: str | None = None
+
+    def as_message(self) -> Message:
+        return Message(self.role, self.content)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MessageRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class ChatRecord:
+    """A named chat with its messages, oldest first. `meta` holds chat-level settings (system prompt, ...)."""
+
+    id: str
+    name: str
+    created: str
+    updated: str
+    messages: list[MessageRecord] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChatSummary:
+    """One row of `HistoryStore.list_chats()`."""
+
+    id: str
+    name: str
+    created: str
+    updated: str
+    message_count: int
+    last_provider: str | None = None
+    last_model: str | None = None
