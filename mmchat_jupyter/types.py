@@ -133,6 +133,8 @@ class MessageRecord:
     finish_reason: str | None = None
     #: The one-line error shown to the user when status is "error".
     error: str | None = None
+    #: Hash of the exact request that produced this answer, for `%%chat --cache`.
+    cache_key: str | None = None
 
     def as_message(self) -> Message:
         return Message(self.role, self.content)
