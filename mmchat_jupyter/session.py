@@ -1,0 +1,372 @@
+"""ChatSession: the engine both faces use.
+
+The `%%chat` magic calls `send()` (blocking, stopped by the kernel's interrupt); the panel awaits `asend()` in
+a task on the kernel's loop (stopped by cancelling it). Both share `_prepare()` (settings, policy, context,
+cache) and `_Recorder` (saving the answer as it grows), so the two faces cannot drift apart. Switching provider
+or model mid-chat keeps the context: it is rebuilt from history on every turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import context as ctx
+from .config import MMChat, Settings, load_admin_config
+from .errors import MMChatError, ProviderError
+from .history import HistoryStore
+from .i18n import _, set_language
+from .providers import Provider, default_provider_name, get_provider, provider_class
+from .types import (
+    STATUS_COMPLETE,
+    STATUS_ERROR,
+    STATUS_INTERRUPTED,
+    Chunk,
+    ChatRecord,
+    GenerationParams,
+    Message,
+    Usage,
+    apply_chunk,
+    now_iso,
+)
+
+#: How often a growing answer is written to history, so a crashed kernel loses at most this much.
+SAVE_INTERVAL = 2.0
+
+
+@dataclass
+class Turn:
+    """One prompt and its answer as it streams; what the faces display and history stores."""
+
+    prompt: str
+    provider: str
+    model: str
+    params: GenerationParams
+    chat: str | None = None
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    status: str = STATUS_INTERRUPTED
+    error: str | None = None
+    exception: MMChatError | None = field(default=None, repr=False)
+    cached: bool = False
+    started: float = field(default_factory=time.monotonic)
+    elapsed: float = 0.0
+    assistant_id: str | None = None
+
+    def add(self, chunk: Chunk) -> None:
+        self.text = apply_chunk(self.text, chunk)
+        self.usage = chunk.usage or self.usage
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+
+
+@dataclass
+class _Request:
+    turn: Turn
+    provider: Provider
+    messages: list[Message]
+    #: The chat the turn is saved to; None for a one-off question (--no-history).
+    chat: ChatRecord | None
+    cache_key: str | None
+    regenerate_id: str | None = None
+
+
+class ChatSession:
+    """The current chat, the chosen provider and model, and the way to ask.
+
+    `provider`/`model`/`params` given here are this session's choices; what is not chosen comes from the user's
+    settings, the administrator's configuration and the environment (see `config`).
+    """
+
+    def __init__(
+        self,
+        chat: str | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        store: HistoryStore | None = None,
+        admin: MMChat | None = None,
+        provider_settings: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.store = store or HistoryStore()
+        self.admin = admin or load_admin_config()
+        self.provider_name = provider
+        self.model = model
+        self._chat_ref = chat
+        self._extra_provider_settings = provider_settings or {}
+        self._providers: dict[str, Provider] = {}
+        self._task: asyncio.Task | None = None
+        self.apply_language()
+
+    # -- settings -------------------------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(self.admin, self.store.get_settings(), os.environ)
+
+    def apply_language(self) -> str:
+        """Make the persisted language (if any) the one new output uses."""
+        return set_language(self.settings.get("lang"))
+
+    def set_default(self, key: str, value: Any) -> Any:
+        """Persist a default (`%chat set`, panel controls); checked against the administrator's policy."""
+        settings = self.settings
+        value = settings.check_user_change(key, value)
+        self.store.update_settings(**{key: value})
+        if key == "lang":
+            self.apply_language()
+        return value
+
+    def resolve(self, provider: str | None = None, **options: Any) -> tuple[str, GenerationParams]:
+        """The provider name and generation parameters a request would use, after policy checks."""
+        settings = self.settings
+        name = settings.get("provider", provider or self.provider_name) or default_provider_name()
+        known = provider_class(name)  # an unknown name fails here, before anything is saved
+        explicit = options.get("model") or (self.model if name == self.provider_name else None)
+        if explicit:
+            model = settings.get("model", explicit)
+        else:
+            # The default model goes with the default provider; another provider gets its own default.
+            fallback = settings.get("model")
+            fits = fallback in known.known_models or settings.get("provider") == name
+            model = fallback if fallback and fits else known.default_model
+        settings.check_provider(name, model)
+        params = GenerationParams(
+            model=model,
+            temperature=settings.get("temperature", options.get("temperature")),
+            max_tokens=settings.cap_max_tokens(settings.get("max_tokens", options.get("max_tokens"))),
+        )
+        return name, params
+
+    def provider(self, name: str) -> Provider:
+        """A cached provider instance configured from the settings layers."""
+        if name not in self._providers:
+            kwargs = {**self.settings.provider_settings(name), **self._extra_provider_settings.get(name, {})}
+            self._providers[name] = get_provider(name, **kwargs)
+        return self._providers[name]
+
+    # -- chats ----------------------------------------------------------------------------------------------------
+
+    @property
+    def chat(self) -> ChatRecord:
+        """The current chat, created on first use."""
+        if self._chat_ref is None:
+            self._chat_ref = self.store.create_chat().id
+        return self.store.get_chat(self._chat_ref)
+
+    def use_chat(self, name: str, *, create: bool = True) -> ChatRecord:
+        """Make `name` the current chat; a new chat of that name when none exists and `create` is true."""
+        from .errors import ChatNotFound
+
+        try:
+            record = self.store.get_chat(name)
+        except ChatNotFound:
+            if not create:
+                raise
+            record = self.store.create_chat(name)
+        self._chat_ref = record.id
+        return record
+
+    def new_chat(self, name: str | None = None) -> ChatRecord:
+        record = self.store.create_chat(name)
+        self._chat_ref = record.id
+        return record
+
+    def clear(self) -> None:
+        self.store.clear_chat(self.chat)
+
+    # -- asking ---------------------------------------------------------------------------------------------------
+
+    def send(
+        self,
+        prompt: str,
+        *,
+        on_update: Callable[[Turn], None] | None = None,
+        **options: Any,
+    ) -> Turn:
+        """Ask and stream the answer, calling `on_update(turn)` after every chunk.
+
+        Never raises for provider failures or interrupts: the returned turn says `complete`, `interrupted` or
+        `error` (with the one-line message and the exception), and whatever arrived is saved.
+        """
+        request = self._prepare(prompt, **options)
+        turn, recorder = request.turn, _Recorder(self, request)
+        if turn.cached:
+            return recorder.finish(STATUS_COMPLETE)
+        try:
+            for chunk in request.provider.stream(request.messages, turn.params):
+                turn.add(chunk)
+                recorder.progress()
+                if on_update is not None:
+                    on_update(turn)
+        except KeyboardInterrupt:
+            return recorder.finish(STATUS_INTERRUPTED)
+        except ProviderError as exc:
+            return recorder.fail(exc)
+        return recorder.finish(STATUS_COMPLETE)
+
+    async def asend(
+        self,
+        prompt: str,
+        *,
+        on_update: Callable[[Turn], Any] | None = None,
+        **options: Any,
+    ) -> Turn:
+        """The async twin of `send()`; cancelling the task stops the stream and keeps the partial answer."""
+        request = self._prepare(prompt, **options)
+        turn, recorder = request.turn, _Recorder(self, request)
+        if turn.cached:
+            return recorder.finish(STATUS_COMPLETE)
+        self._task = asyncio.current_task()
+        try:
+            async for chunk in request.provider.astream(request.messages, turn.params):
+                turn.add(chunk)
+                recorder.progress()
+                if on_update is not None:
+                    await _maybe_await(on_update(turn))
+        except asyncio.CancelledError:
+            return recorder.finish(STATUS_INTERRUPTED)
+        except ProviderError as exc:
+            return recorder.fail(exc)
+        finally:
+            self._task = None
+        return recorder.finish(STATUS_COMPLETE)
+
+    def stop(self) -> bool:
+        """Stop the answer streaming in a task (the panel's Stop). True if there was one."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            return True
+        return False
+
+    def regenerate_prompt(self) -> str:
+        """The last user prompt of the current chat, for regenerate; ConfigError when there is none."""
+        for record in reversed(self.chat.messages):
+            if record.role == "user":
+                return record.content
+        raise MMChatError(_("Nothing to regenerate: this chat has no question yet."))
+
+    def _prepare(
+        self,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        system: str | None = None,
+        save: bool = True,
+        cache: bool = False,
+        regenerate: bool = False,
+        **options: Any,
+    ) -> _Request:
+        name, params = self.resolve(provider, **options)
+        instance = self.provider(name)
+        chat = self.chat if save else None
+        records = list(chat.messages) if chat is not None else []
+        regenerate_id = None
+        if regenerate:
+            prompt = self.regenerate_prompt()
+            last_user = max(i for i, r in enumerate(records) if r.role == "user")
+            answers = [r for r in records[last_user + 1 :] if r.role == "assistant"]
+            regenerate_id = answers[-1].id if answers else None
+            records = records[:last_user]
+        if system is not None and chat is not None and save:
+            self.store.update_chat_meta(chat, system=system)
+        system_prompt = system or (chat.meta.get("system") if chat else None) or self.settings.get("system")
+        messages = ctx.build_context(
+            system_prompt,
+            ctx.history_messages(records) if save else [],
+            prompt,
+            context_tokens=instance.context_tokens,
+            max_tokens=params.max_tokens,
+        )
+        turn = Turn(prompt, name, params.model or instance.default_model, params, chat=chat.name if chat else None)
+        key = ctx.cache_key(name, params, messages) if cache else None
+        if key is not None:
+            hit = self.store.find_cached(key)
+            if hit is not None:
+                turn.text, turn.cached = hit.content, True
+                turn.usage = Usage(**hit.usage) if hit.usage else None
+                turn.finish_reason = hit.finish_reason
+        return _Request(turn, instance, messages, chat, key, regenerate_id)
+
+
+class _Recorder:
+    """Saves a turn to history: the prompt at once, the answer as it grows (every SAVE_INTERVAL s) and at the end.
+
+    The growing answer is stored as `interrupted` until it completes, so a kernel that dies mid-stream leaves an
+    honest record.
+    """
+
+    def __init__(self, session: ChatSession, request: _Request) -> None:
+        self.session, self.request, self.turn = session, request, request.turn
+        self.chat = request.chat
+        self._last_save = time.monotonic()
+        if self.chat is None:
+            return
+        store = session.store
+        if request.regenerate_id is None:
+            store.append_message(self.chat, role="user", content=self.turn.prompt, created=now_iso())
+            self.turn.assistant_id = store.append_message(self.chat, **self._fields(STATUS_INTERRUPTED))
+        else:
+            self.turn.assistant_id = request.regenerate_id
+            store.update_message(self.chat, request.regenerate_id, **self._fields(STATUS_INTERRUPTED))
+
+    def _fields(self, status: str) -> dict[str, Any]:
+        turn = self.turn
+        return {
+            "role": "assistant",
+            "content": turn.text,
+            "provider": turn.provider,
+            "model": turn.model,
+            "params": turn.params.as_dict(),
+            "usage": turn.usage.as_dict() if turn.usage else None,
+            "status": status,
+            "finish_reason": turn.finish_reason,
+            "error": turn.error,
+            "cache_key": self.request.cache_key if status == STATUS_COMPLETE else None,
+            "created": now_iso(),
+        }
+
+    def progress(self) -> None:
+        if self.chat is not None and time.monotonic() - self._last_save >= SAVE_INTERVAL:
+            fields = self._fields(STATUS_INTERRUPTED)
+            fields.pop("created")
+            self.session.store.update_message(self.chat, self.turn.assistant_id, **fields)
+            self._last_save = time.monotonic()
+
+    def finish(self, status: str) -> Turn:
+        turn = self.turn
+        turn.status, turn.elapsed = status, time.monotonic() - turn.started
+        if self.chat is not None:
+            fields = self._fields(status)
+            fields.pop("created")
+            self.session.store.update_message(self.chat, turn.assistant_id, **fields)
+        if self.session.admin.audit_log and not turn.cached:
+            from .audit import record_turn
+
+            record_turn(self.session.admin, turn)
+        return turn
+
+    def fail(self, exc: ProviderError) -> Turn:
+        self.turn.text = exc.partial_text or self.turn.text
+        self.turn.error, self.turn.exception = exc.message, exc
+        return self.finish(STATUS_ERROR)
+
+
+async def _maybe_await(value: Any) -> None:
+    if asyncio.iscoroutine(value):
+        await value
+
+
+_default: ChatSession | None = None
+
+
+def default_session() -> ChatSession:
+    """The kernel's one session, shared by `%%chat`, `ChatPanel()` and `Chat()` unless they name another chat."""
+    global _default
+    if _default is None:
+        _default = ChatSession()
+    return _default
