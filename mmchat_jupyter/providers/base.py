@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
@@ -20,7 +22,7 @@ import httpx
 
 from .. import errors
 from .._redact import Secret
-from ..i18n import _
+from ..i18n import N_, _
 from ..types import Chunk, Completion, GenerationParams, Message
 from ._parsing import BodyParser, MalformedStream, StreamParser
 
@@ -51,6 +53,10 @@ class Provider:
     credential_env: ClassVar[tuple[str, ...]] = ()
     #: Largest context (tokens) of the default model, used to trim long chats.
     context_tokens: ClassVar[int] = 8000
+    #: When set, a 200 answer of another media type is a StreamError (e.g. a proxy's HTML page).
+    stream_content_type: ClassVar[str | None] = None
+    #: What to do when the server's TLS certificate cannot be verified (translated when shown).
+    tls_hint: ClassVar[str] = N_("point SSL_CERT_FILE at a CA bundle that includes the server's root certificate")
 
     def __init__(
         self,
@@ -131,7 +137,7 @@ class Provider:
         if status == 429:
             retry_after = _retry_after(headers)
             when = (
-                _("retry in {seconds:.0f} s").format(seconds=retry_after)
+                _("retry in {seconds:.0f} s").format(seconds=math.ceil(retry_after))
                 if retry_after is not None
                 else _("wait a minute and retry")
             )
@@ -179,6 +185,7 @@ class Provider:
                     continue
                 body, answer = BodyParser(self.new_parser()), Completion()
                 try:
+                    self._check_content_type(response)
                     for data in response.iter_raw():
                         for chunk in body.feed(data):
                             answer.add(chunk)
@@ -187,7 +194,7 @@ class Provider:
                         answer.add(chunk)
                         yield chunk
                 except (httpx.HTTPError, MalformedStream) as exc:
-                    raise self._transport_error(exc, answer.text) from None
+                    raise self._transport_error(exc, answer.text, response) from None
                 return
             finally:
                 response.close()
@@ -221,6 +228,7 @@ class Provider:
                     continue
                 body, answer = BodyParser(self.new_parser()), Completion()
                 try:
+                    self._check_content_type(response)
                     async for data in response.aiter_raw():
                         for chunk in body.feed(data):
                             answer.add(chunk)
@@ -229,7 +237,7 @@ class Provider:
                         answer.add(chunk)
                         yield chunk
                 except (httpx.HTTPError, MalformedStream) as exc:
-                    raise self._transport_error(exc, answer.text) from None
+                    raise self._transport_error(exc, answer.text, response) from None
                 return
             finally:
                 await response.aclose()
@@ -293,6 +301,8 @@ class Provider:
             return None
         if exc is not None and not isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError)):
             return None
+        if exc is not None and _tls_verify_failure(exc):  # retrying cannot fix a certificate
+            return None
         retry_after = getattr(error, "retry_after", None)
         delay = retry_after if retry_after is not None else self.backoff * 2**attempt + random.uniform(0, 0.1)
         if waited + delay > MAX_RETRY_WAIT:
@@ -300,8 +310,19 @@ class Provider:
         log.debug("%s: retrying in %.1f s (attempt %d)", self.name, delay, attempt + 1)
         return delay
 
-    def _transport_error(self, exc: Exception, partial: str) -> errors.ProviderError:
-        common = {"provider": self.name, "partial_text": partial}
+    def _check_content_type(self, response: httpx.Response) -> None:
+        expected = self.stream_content_type
+        got = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if expected and got != expected:
+            raise MalformedStream(f"expected {expected}, got {got or 'no content type'}")
+
+    def _transport_error(
+        self, exc: Exception, partial: str, response: httpx.Response | None = None
+    ) -> errors.ProviderError:
+        """Our exception for a failure without an error status; `response` when the answer had begun."""
+        common: dict[str, Any] = {"provider": self.name, "partial_text": partial}
+        if response is not None:
+            common.update(status=response.status_code, request_id=_request_id(response.headers))
         if isinstance(exc, MalformedStream):
             text = _("{label} sent a response we cannot read ({detail}): try again; report it if it persists.")
             return errors.StreamError(text.format(label=self.label, detail=exc), **common)
@@ -310,9 +331,22 @@ class Provider:
             return errors.ProviderTimeout(text.format(label=self.label, seconds=self.timeout.read), **common)
         if partial:
             text = _("The connection to {label} dropped mid-answer: the text so far is kept; try again.")
+        elif _tls_verify_failure(exc):
+            text = _("Cannot verify the TLS certificate of {label} at {url}: {hint}.")
         else:
             text = _("Cannot reach {label} at {url}: check the network, proxy settings and the base URL.")
-        return errors.ProviderConnectionError(text.format(label=self.label, url=self.base_url), **common)
+        message = text.format(label=self.label, url=self.base_url, hint=_(self.tls_hint))
+        return errors.ProviderConnectionError(message, **common)
+
+
+def _tls_verify_failure(exc: BaseException) -> bool:
+    """Whether `exc` was caused by a certificate that could not be verified (httpx chains the ssl error)."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:  # a hand-made chain may loop
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return any(isinstance(link, ssl.SSLCertVerificationError) for link in chain)
 
 
 def _request_id(headers: httpx.Headers) -> str | None:
