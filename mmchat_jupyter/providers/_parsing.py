@@ -17,6 +17,19 @@ class MalformedStream(ValueError):
     """The body broke the provider's protocol; the driver turns this into a StreamError."""
 
 
+class ErrorEvent(Exception):
+    """The server reported an error inside a stream that had begun well (e.g. an `{"error": ...}` line).
+
+    `status` is the HTTP status the error stands for; the driver maps it as it would an error response, so the
+    exception class matches the status and the text received so far is kept.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class StreamParser:
     """Turns the lines of one response body into chunks. One instance per response."""
 

@@ -24,7 +24,7 @@ from .. import errors
 from .._redact import Secret
 from ..i18n import N_, _
 from ..types import Chunk, Completion, GenerationParams, Message
-from ._parsing import BodyParser, MalformedStream, StreamParser
+from ._parsing import BodyParser, ErrorEvent, MalformedStream, StreamParser
 
 log = logging.getLogger("mmchat_jupyter.providers")
 
@@ -78,7 +78,7 @@ class Provider:
         self._transport = transport
         self._async_transport = async_transport
         self._client: httpx.Client | None = None
-        self._aclients: dict[int, httpx.AsyncClient] = {}
+        self._aclients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
     # -- what a provider implements (no I/O) ------------------------------------------------------------------
 
@@ -133,7 +133,9 @@ class Provider:
         said = server_message.strip() or httpx.codes.get_reason_phrase(status)
         if status in (401, 403):
             text = _("{label} rejected the credentials ({status}: {said}): {hint}.")
-            return errors.AuthError(text.format(label=self.label, status=status, said=said, hint=self.auth_hint), **common)
+            return errors.AuthError(
+                text.format(label=self.label, status=status, said=said, hint=_(self.auth_hint)), **common
+            )
         if status == 429:
             retry_after = _retry_after(headers)
             when = (
@@ -186,14 +188,14 @@ class Provider:
                 body, answer = BodyParser(self.new_parser()), Completion()
                 try:
                     self._check_content_type(response)
-                    for data in response.iter_raw():
+                    for data in response.iter_bytes():  # decoded: a server may gzip the stream
                         for chunk in body.feed(data):
                             answer.add(chunk)
                             yield chunk
                     for chunk in body.finish():
                         answer.add(chunk)
                         yield chunk
-                except (httpx.HTTPError, MalformedStream) as exc:
+                except (httpx.HTTPError, MalformedStream, ErrorEvent) as exc:
                     raise self._transport_error(exc, answer.text, response) from None
                 return
             finally:
@@ -229,14 +231,14 @@ class Provider:
                 body, answer = BodyParser(self.new_parser()), Completion()
                 try:
                     self._check_content_type(response)
-                    async for data in response.aiter_raw():
+                    async for data in response.aiter_bytes():
                         for chunk in body.feed(data):
                             answer.add(chunk)
                             yield chunk
                     for chunk in body.finish():
                         answer.add(chunk)
                         yield chunk
-                except (httpx.HTTPError, MalformedStream) as exc:
+                except (httpx.HTTPError, MalformedStream, ErrorEvent) as exc:
                     raise self._transport_error(exc, answer.text, response) from None
                 return
             finally:
@@ -280,11 +282,12 @@ class Provider:
 
     def _async_client(self) -> httpx.AsyncClient:
         # An AsyncClient belongs to the loop it first ran on; the widget and tests may use several loops.
-        loop_id = id(asyncio.get_running_loop())
-        client = self._aclients.get(loop_id)
+        # Keyed by the loop itself, not id(): a new loop may reuse a closed one's id and get a client bound to it.
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
         if client is None:
             client = httpx.AsyncClient(timeout=self.timeout, verify=self.verify, transport=self._async_transport)
-            self._aclients = {loop_id: client}
+            self._aclients = {loop: client}
         return client
 
     def _retry_delay(
@@ -319,7 +322,14 @@ class Provider:
     def _transport_error(
         self, exc: Exception, partial: str, response: httpx.Response | None = None
     ) -> errors.ProviderError:
-        """Our exception for a failure without an error status; `response` when the answer had begun."""
+        """Our exception for a failure other than an error response; `response` when the answer had begun.
+
+        An `ErrorEvent` (the server reported an error mid-stream) is mapped like an error response.
+        """
+        if isinstance(exc, ErrorEvent):
+            error = self.make_error(exc.status, exc.message, response)
+            error.partial_text = partial
+            return error
         common: dict[str, Any] = {"provider": self.name, "partial_text": partial}
         if response is not None:
             common.update(status=response.status_code, request_id=_request_id(response.headers))
