@@ -1,0 +1,181 @@
+"""Any OpenAI-compatible chat server: OpenAI itself, Yandex's `/v1` endpoint, Ollama, vLLM, LM Studio, ...
+
+`POST {base_url}/chat/completions` with `stream: true` answers with server-sent events carrying deltas, ended by
+`data: [DONE]`. Servers differ in the details, and both styles seen in recordings are handled: the finish reason
+in the chunk with the last text (YandexGPT) or in a chunk with an empty delta (qwen, OpenAI); usage, when asked
+for with `stream_options`, in a last chunk whose `choices` is empty. An error inside the stream is a
+`data: {"error": {...}}` event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from .. import errors
+from .._redact import Secret
+from ..i18n import N_
+from ..types import FINISH_TOOL_CALLS, Chunk, GenerationParams, Message, Usage
+from ._parsing import ErrorEvent, MalformedStream, SSEParser
+from .base import CONNECT_TIMEOUT, Provider
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+#: An in-stream error carries a `type` rather than a status; these are the usual ones (anything else: 500).
+_TYPE_TO_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "overloaded_error": 503,
+}
+
+
+class OpenAIProvider(Provider):
+    """An OpenAI-compatible server.
+
+    Settings (keyword, else environment): `api_key` (OPENAI_API_KEY; optional, local servers need none),
+    `base_url` (OPENAI_BASE_URL), `model` (OPENAI_MODEL, the default model), `project` (OPENAI_PROJECT, sent as
+    `OpenAI-Project`; Yandex's `/v1/models` wants the folder id there). `params.extra` is merged into the body.
+
+    For YandexGPT: `base_url="https://llm.api.cloud.yandex.net/v1"`, a Yandex API key, and models named
+    `gpt://<folder>/yandexgpt/latest`.
+    """
+
+    name = "openai"
+    label = "OpenAI-compatible"
+    default_model = "gpt-4o-mini"
+    known_models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1")
+    auth_hint = N_("check OPENAI_API_KEY and OPENAI_BASE_URL")
+    credential_env = ("OPENAI_API_KEY",)
+    context_tokens = 128000
+    stream_content_type = "text/event-stream"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | Secret | None = None,
+        base_url: str | None = None,
+        model: str | None = None,
+        project: str | None = None,
+        **settings: Any,
+    ) -> None:
+        super().__init__(base_url=base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL, **settings)
+        self.api_key = self.secret(api_key, "OPENAI_API_KEY")
+        # Per instance: the default model is whatever this server serves (OPENAI_MODEL), not OpenAI's.
+        self.default_model = model or os.environ.get("OPENAI_MODEL") or type(self).default_model
+        self.project = project or os.environ.get("OPENAI_PROJECT") or None
+
+    @classmethod
+    def configured(cls, env: Mapping[str, str] = os.environ) -> bool:
+        """A key, or a base URL alone: a local server (Ollama, vLLM) needs no key."""
+        return bool(env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL"))
+
+    def build_request(self, messages: Sequence[Message], params: GenerationParams) -> httpx.Request:
+        body: dict[str, Any] = {
+            **params.extra,
+            "model": params.model or self.default_model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        for key, value in (
+            ("temperature", params.temperature),
+            ("max_tokens", params.max_tokens),
+            ("top_p", params.top_p),
+        ):
+            if value is not None:
+                body[key] = value
+        return httpx.Request("POST", f"{self.base_url}/chat/completions", json=body, headers=self._headers())
+
+    def new_parser(self) -> OpenAIStreamParser:
+        return OpenAIStreamParser()
+
+    def error_from_response(self, response: httpx.Response) -> errors.ProviderError:
+        return self.make_error(response.status_code, error_message(response), response)
+
+    def models(self) -> list[str]:
+        """The chat model ids the server lists at `GET {base_url}/models`; the known models if it cannot."""
+        try:
+            response = self._sync_client().get(
+                f"{self.base_url}/models", headers=self._headers(), timeout=CONNECT_TIMEOUT
+            )
+            response.raise_for_status()
+            ids = [str(item["id"]) for item in response.json()["data"]]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return super().models()
+        # Yandex lists embedding (emb://) and image (art://) models beside the chat (gpt://) ones.
+        chat = sorted(i for i in ids if "://" not in i or i.startswith("gpt://"))
+        return chat or super().models()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key.reveal()}"
+        if self.project:
+            headers["OpenAI-Project"] = self.project
+        return headers
+
+
+def error_message(response: httpx.Response) -> str:
+    """The server's message from `{"error": {"message": ...}}`, or the shapes other servers use instead."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+        for said in (error, payload.get("message"), payload.get("detail")):
+            if isinstance(said, str):
+                return said
+    return response.text[:300]
+
+
+class OpenAIStreamParser(SSEParser):
+    """`chat.completion.chunk` events -> Chunk deltas (first choice only: we never ask for more)."""
+
+    def on_data(self, payload: Any) -> list[Chunk]:
+        if not isinstance(payload, dict):
+            raise MalformedStream(f"expected an object, got {str(payload)[:80]}")
+        if payload.get("error"):
+            raise _error_event(payload["error"])
+        usage = _usage(payload.get("usage"))
+        try:
+            choice = next((c for c in payload.get("choices") or () if c.get("index", 0) == 0), {})
+            text = (choice.get("delta") or {}).get("content") or ""
+            finish = choice.get("finish_reason")
+        except AttributeError:
+            raise MalformedStream(f"unexpected chunk {str(payload)[:80]}") from None
+        if finish == "function_call":  # the pre-tools name of the same thing
+            finish = FINISH_TOOL_CALLS
+        if not (text or finish or usage):
+            return []
+        return [Chunk(text, usage=usage, finish_reason=finish)]
+
+
+def _error_event(error: Any) -> ErrorEvent:
+    if not isinstance(error, dict):
+        return ErrorEvent(500, str(error))
+    code = error.get("code")
+    status = code if isinstance(code, int) and 400 <= code <= 599 else _TYPE_TO_STATUS.get(error.get("type"), 500)
+    return ErrorEvent(status, str(error.get("message") or ""))
+
+
+def _usage(data: Any) -> Usage | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Usage(
+            int(data.get("prompt_tokens") or 0),
+            int(data.get("completion_tokens") or 0),
+            int(data.get("total_tokens") or 0),
+        )
+    except (TypeError, ValueError):
+        return None
