@@ -3,13 +3,15 @@
 A fake subclasses `FakeServer`, and registers routes `(method, path) -> handler(request) -> Reply`. A `Reply`
 is a status, headers and a body that is sent either whole or as timed chunks with chunked transfer encoding,
 optionally cut off mid-stream (`drop_after` chunks) to simulate a dropped connection. Faults are queued with
-`fail_next(...)` and consumed one per request. Every request is recorded in `requests` so tests can assert what
-the client really sent (headers, JSON body, conversation history).
+`fail_next(...)` and consumed one per request (optionally only by requests to one path). Every request is recorded
+in `requests` so tests can assert what the client really sent (headers, JSON body, conversation history).
+`finalize()` lets a fake add what every reply carries (e.g. request-id headers); `ssl_context` serves HTTPS.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -58,10 +60,12 @@ Handler = Callable[[Request], Reply]
 class FakeServer:
     """Start with `with FakeServer() as server:` or `start()`/`stop()`; `server.url` is the base URL."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[Request] = []
-        self._faults: list[Reply] = []
+        self.ssl_context = ssl_context
+        #: (path or None for any path, reply), consumed in order by the first matching request.
+        self._faults: list[tuple[str | None, Reply]] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -71,10 +75,14 @@ class FakeServer:
     def route(self, method: str, path: str, handler: Handler) -> None:
         self.routes[(method.upper(), path)] = handler
 
-    def fail_next(self, reply: Reply, times: int = 1) -> None:
-        """Answer the next `times` requests with `reply` instead of the route's handler."""
+    def fail_next(self, reply: Reply, times: int = 1, path: str | None = None) -> None:
+        """Answer the next `times` requests (to `path`, when given) with `reply` instead of the route's handler."""
         with self._lock:
-            self._faults.extend([reply] * times)
+            self._faults.extend([(path, reply)] * times)
+
+    def finalize(self, request: Request, reply: Reply) -> Reply:
+        """Called on every reply, faults included, just before it is sent; fakes override it."""
+        return reply
 
     def reset(self) -> None:
         with self._lock:
@@ -87,7 +95,8 @@ class FakeServer:
     def url(self) -> str:
         assert self._httpd is not None, "server not started"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{port}"
 
     def start(self) -> FakeServer:
         server = self
@@ -105,6 +114,8 @@ class FakeServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
+        if self.ssl_context is not None:
+            self._httpd.socket = self.ssl_context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -136,9 +147,9 @@ class FakeServer:
         )
         with self._lock:
             self.requests.append(request)
-            fault = self._faults.pop(0) if self._faults else None
-        reply = fault or self._dispatch(request)
-        self._write(handler, reply)
+            fault = next((i for i, (path, _) in enumerate(self._faults) if path in (None, request.path)), None)
+            reply = self._faults.pop(fault)[1] if fault is not None else None
+        self._write(handler, self.finalize(request, reply or self._dispatch(request)))
 
     def _dispatch(self, request: Request) -> Reply:
         handler = self.routes.get((request.method, request.path))
