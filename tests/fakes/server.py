@@ -6,6 +6,7 @@ optionally cut off mid-stream (`drop_after` chunks) to simulate a dropped connec
 `fail_next(...)` and consumed one per request (optionally only by requests to one path). Every request is recorded
 in `requests` so tests can assert what the client really sent (headers, JSON body, conversation history).
 `finalize()` lets a fake add what every reply carries (e.g. request-id headers); `ssl_context` serves HTTPS.
+`trickle_transports()` is the socket-free counterpart for parser tests: a body served one byte per read.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 
 @dataclass
@@ -187,3 +191,19 @@ class FakeServer:
             handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             handler.close_connection = True
+
+
+def trickle_transports(body: bytes, headers: dict[str, str]) -> tuple[httpx.MockTransport, httpx.MockTransport]:
+    """httpx transports (sync, async) answering every request with `body` one byte per read: every split point a
+    network read could make, mid-UTF-8 included, in one run. No socket: for parser-parity tests only."""
+
+    def pieces() -> Iterator[bytes]:
+        yield from (body[i : i + 1] for i in range(len(body)))
+
+    async def apieces() -> AsyncIterator[bytes]:
+        for i in range(len(body)):
+            yield body[i : i + 1]
+
+    sync = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, content=pieces()))
+    async_ = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, content=apieces()))
+    return sync, async_
