@@ -1,0 +1,150 @@
+"""index.json: what `list_chats()`, name lookups and usage totals need, without opening every chat file.
+
+The index is a cache. Each row is a summary of one chat file plus that file's stamp (inode, mtime in ns, size)
+when it was summarised. An append rewrites only its chat file; the next `refresh()` (under the lock) stats every
+chat file, re-reads just those whose stamp moved, drops rows whose file is gone and rewrites the index if
+anything changed. So an append costs one small file, `list_chats()` with 1,000 chats costs a directory scan and
+1,000 stats, and no write can leave the index and the chats disagreeing: after a crash the stamps say what to redo.
+
+A damaged index loses nothing (the chat files hold every fact), so it is set aside as `index.json.damaged-*`, with
+a warning naming it, and rebuilt. An index from a newer mmchat-jupyter is refused and left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import CorruptHistoryError
+from ..i18n import _
+from ..types import ChatRecord, ChatSummary
+from .chatfile import ChatFile
+from .migrations import SCHEMA_VERSION
+from .paths import Layout, is_id
+from .storage import check_schema, read_json, write_json_atomic
+
+Entry = dict[str, Any]
+
+
+def summarize(record: ChatRecord) -> Entry:
+    """The index row for a chat: counts, last provider/model and token usage per (day, provider, model)."""
+    last = next((m for m in reversed(record.messages) if m.provider or m.model), None)
+    usage: dict[tuple[str, str | None, str | None], list[int]] = {}
+    for message in record.messages:
+        if not message.usage:
+            continue
+        totals = usage.setdefault((message.created[:10], message.provider, message.model), [0, 0, 0, 0])
+        for i, key in enumerate(("prompt_tokens", "completion_tokens", "total_tokens")):
+            totals[i] += int(message.usage.get(key) or 0)
+        totals[3] += 1
+    return {
+        "id": record.id,
+        "name": record.name,
+        "created": record.created,
+        "updated": record.updated,
+        "count": len(record.messages),
+        "provider": last.provider if last else None,
+        "model": last.model if last else None,
+        "usage": [[*key, *totals] for key, totals in usage.items()],
+        "damaged": None,
+    }
+
+
+def to_summary(entry: Entry) -> ChatSummary:
+    return ChatSummary(
+        id=entry["id"],
+        name=entry["name"],
+        created=entry["created"],
+        updated=entry["updated"],
+        message_count=entry["count"],
+        last_provider=entry["provider"],
+        last_model=entry["model"],
+    )
+
+
+def newest_first(entry: Entry) -> tuple[float, float]:
+    """Sort key: most recently updated first, then most recently created (timestamps may carry any offset)."""
+    return (-_timestamp(entry.get("updated")), -_timestamp(entry.get("created")))
+
+
+def _timestamp(value: Any) -> float:
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+class ChatIndex:
+    """The index of one history root. Every method runs under the store lock."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def refresh(self) -> dict[str, Entry]:
+        """Chat id -> index row for every chat file, damaged ones included (their row has `damaged` set)."""
+        cached = self._load()
+        entries: dict[str, Entry] = {}
+        changed = False
+        with os.scandir(self.layout.chats) as scan:
+            for item in scan:
+                chat_id, ext = os.path.splitext(item.name)
+                if ext != ".json" or not is_id(chat_id):
+                    continue
+                try:
+                    info = item.stat()
+                except FileNotFoundError:
+                    continue
+                stamp = [info.st_ino, info.st_mtime_ns, info.st_size]
+                old = cached.get(chat_id)
+                if old is not None and old.get("stamp") == stamp:
+                    entries[chat_id] = old
+                    continue
+                entries[chat_id] = self._summarize(Path(item.path), chat_id, old)
+                entries[chat_id]["stamp"] = stamp
+                changed = True
+        if changed or entries.keys() != cached.keys():
+            self._save(entries)
+        return entries
+
+    def _summarize(self, path: Path, chat_id: str, old: Entry | None) -> Entry:
+        try:
+            with ChatFile(path).transaction() as chat:
+                entry = summarize(chat.record())
+        except CorruptHistoryError as err:
+            warnings.warn(err.message, RuntimeWarning, stacklevel=4)
+            # Keep the name we last knew, so the chat can still be found by it (and the error shown),
+            # and stays taken.
+            entry = {"id": chat_id, "name": old.get("name") if old else None, "damaged": err.message}
+        return entry
+
+    def _load(self) -> dict[str, Entry]:
+        path = self.layout.index
+        try:
+            data = read_json(path)
+        except CorruptHistoryError as err:
+            aside = path.with_name(f"{path.name}.damaged-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}")
+            os.replace(path, aside)
+            warnings.warn(
+                _("{error} It was moved to {aside}; the index is rebuilt from the chat files.").format(
+                    error=err.message, aside=aside
+                ),
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return {}
+        if data is None:
+            return {}
+        check_schema(path, data, SCHEMA_VERSION)
+        rows = data.get("chats", {}).values()
+        return {row["id"]: row for row in rows if isinstance(row, dict) and isinstance(row.get("id"), str)}
+
+    def _save(self, entries: dict[str, Entry]) -> None:
+        # A TinyDB-format file, but only ever rewritten whole, so it is written directly rather than row by row.
+        rows = {str(n): entry for n, entry in enumerate(entries.values(), 1)}
+        write_json_atomic(self.layout.index, {"_meta": {"1": {"schema": SCHEMA_VERSION}}, "chats": rows})

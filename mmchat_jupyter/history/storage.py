@@ -1,0 +1,202 @@
+"""Durable JSON files and the TinyDB `Storage` built on them.
+
+Every history file is written the same way: serialise, write a hidden temp file beside the target (0600), fsync
+it, `os.replace` it over the target. A reader therefore sees the old file or the new one, never a mix, whatever
+happens to the writer (kill -9, full disk, power cut after the fsync). The directory is fsynced only when a file
+is created: replacing an existing file needs no directory fsync for consistency, only for durability of the
+very last write, and skipping it halves the cost of an append.
+
+Callers hold the store lock (`lock.py`) around every read-modify-write; this module only makes single writes
+atomic and reads honest: a damaged file raises `CorruptHistoryError` naming it and is never rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from tinydb.storages import Storage
+
+from ..errors import CorruptHistoryError
+from ..i18n import _
+from .paths import FILE_MODE, TEMP_SUFFIX
+
+#: TinyDB keeps tables at the top level of a file; ours add a `_meta` table whose one row holds the schema.
+META_TABLE = "_meta"
+
+
+def damaged(path: Path, reason: str) -> CorruptHistoryError:
+    """The error for a file we cannot read: what happened, and that the file was not touched."""
+    return CorruptHistoryError(
+        _(
+            "History file {path} is damaged ({reason}); it was left untouched — move it away or restore it "
+            "from a backup, the rest of the history stays usable."
+        ).format(path=path, reason=reason),
+        path=str(path),
+    )
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The tables in `path`, or None when there is no such file. Raises `CorruptHistoryError` when unreadable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise damaged(path, exc.strerror or type(exc).__name__) from exc
+    text = raw.decode("utf-8", errors="replace")
+    if not text.strip():
+        raise damaged(path, _("the file is empty"))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # A file cut short fails at its very end, or inside a string that never closes.
+        if exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string"):
+            reason = _("unexpected end of data")
+        else:
+            reason = _("invalid JSON at line {line}, column {column}").format(line=exc.lineno, column=exc.colno)
+        raise damaged(path, reason) from exc
+    if not isinstance(data, dict) or not all(isinstance(table, dict) for table in data.values()):
+        raise damaged(path, _("not a TinyDB file"))
+    return data
+
+
+def schema_of(data: dict[str, Any]) -> int | None:
+    """The schema version stored in a file's `_meta` table, None when absent."""
+    row = data.get(META_TABLE, {}).get("1")
+    version = row.get("schema") if isinstance(row, dict) else None
+    return version if isinstance(version, int) else None
+
+
+def check_schema(path: Path, data: dict[str, Any], expected: int) -> None:
+    """Refuse a file whose schema is not `expected`: we neither misread an old file nor overwrite a newer one."""
+    found = schema_of(data)
+    if found is None:
+        raise damaged(path, _("no schema version"))
+    if found > expected:
+        raise CorruptHistoryError(
+            _(
+                "History file {path} was written by a newer mmchat-jupyter (schema {found}, this one reads "
+                "{expected}); it was left untouched — upgrade mmchat-jupyter to use it."
+            ).format(path=path, found=found, expected=expected),
+            path=str(path),
+        )
+    if found < expected:
+        raise CorruptHistoryError(
+            _(
+                "History file {path} has the old schema {found} (expected {expected}); it was left untouched — "
+                "restore the whole history folder from the same backup so it is migrated as a whole."
+            ).format(path=path, found=found, expected=expected),
+            path=str(path),
+        )
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a file creation, rename or removal in `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Replace `path` with `data` as JSON: temp file, fsync, `os.replace` (see the module docstring)."""
+    # Serialise first: a value that is not JSON fails here, before anything touches the disk.
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        previous_mtime = os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        previous_mtime = None
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if previous_mtime is not None:
+            # The index notices a changed chat by (inode, mtime, size). Inodes are recycled and coarse clocks
+            # repeat, so make each version's mtime strictly later than the one it replaces.
+            now = time.time_ns()
+            os.utime(temp, ns=(now, max(now, previous_mtime + 1)))
+        os.replace(temp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+    if previous_mtime is None:
+        fsync_dir(path.parent)
+
+
+def remove_temp_files(directory: Path) -> int:
+    """Delete temp files a killed writer left in `directory`; the caller holds the lock, so none is in use."""
+    removed = 0
+    with suppress(FileNotFoundError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
+                with suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
+class AtomicJSONStorage(Storage):
+    """A TinyDB storage over one JSON file, written with `write_json_atomic` and stamped with a schema version.
+
+    `create=False` means the file must exist: a chat deleted by another kernel raises `FileNotFoundError` rather
+    than coming back empty on the next write. Inside `batch()`, reads after the first come from memory and the
+    writes are held back to one atomic write at the end, so a change that touches several tables (append a
+    message and bump the chat's `updated`) costs one read and one write.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, schema: int, create: bool = False) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.schema = schema
+        self.create = create
+        self._batching = False
+        self._pending: dict[str, Any] | None = None
+        self._dirty = False
+
+    def read(self) -> dict[str, Any] | None:
+        if self._pending is not None:
+            return self._pending
+        data = read_json(self.path)
+        if data is None:
+            if not self.create:
+                raise FileNotFoundError(self.path)
+            return None
+        check_schema(self.path, data, self.schema)
+        if self._batching:
+            self._pending = data
+        return data
+
+    def write(self, data: dict[str, Any]) -> None:
+        # The version goes with every write, first in the file where a person opening it looks.
+        data = {META_TABLE: {"1": {"schema": self.schema}}, **{k: v for k, v in data.items() if k != META_TABLE}}
+        if self._batching:
+            self._pending = data
+            self._dirty = True
+        else:
+            write_json_atomic(self.path, data)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Collect the reads and writes of the block into one read and (if anything changed) one atomic write.
+
+        If the block raises, nothing is written.
+        """
+        self._batching, self._pending, self._dirty = True, None, False
+        try:
+            yield
+            if self._dirty and self._pending is not None:
+                write_json_atomic(self.path, self._pending)
+        finally:
+            self._batching, self._pending, self._dirty = False, None, False

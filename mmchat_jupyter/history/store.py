@@ -1,0 +1,393 @@
+"""HistoryStore: the chat history that every kernel, panel and `mmchat` command of a user shares.
+
+Every public method takes the store lock (one writer at a time across processes and threads, see `lock.py`), reads
+what it needs fresh from disk and writes whole files atomically (`storage.py`), so a second kernel sees the first
+one's writes on its next call, and a kill at any moment loses at most the write in flight. An append rewrites
+only its chat's file; the index behind `list_chats()` catches up lazily (`index.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import date
+from pathlib import Path
+from typing import Any, Union
+
+from tinydb import Query, TinyDB
+
+from ..errors import ChatNameTaken, ChatNotFound, CorruptHistoryError, HistoryError
+from ..i18n import _
+from ..types import ChatRecord, ChatSummary, MessageRecord, now_iso
+from .chatfile import ChatFile
+from .index import ChatIndex, Entry, newest_first, to_summary
+from .lock import store_lock
+from .migrations import SCHEMA_VERSION, migrate
+from .paths import Layout, default_root, is_id, make_dir, new_id
+from .storage import AtomicJSONStorage, fsync_dir, remove_temp_files
+
+#: A chat as the API accepts it: the record, or its id or name.
+ChatRef = Union[ChatRecord, str]
+
+MAX_NAME_LENGTH = 200
+_ROLES = ("system", "user", "assistant")
+_MESSAGE_FIELDS = frozenset(f.name for f in fields(MessageRecord))
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One message found by `HistoryStore.search()`."""
+
+    chat_id: str
+    chat_name: str
+    message: MessageRecord
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    """Tokens used on one UTC day with one provider and model, summed over the stored messages that report usage."""
+
+    day: str
+    provider: str | None
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    messages: int
+
+
+class HistoryStore:
+    """The chat history under `root` (default: `$MMCHAT_HOME`, else `<jupyter data dir>/mmchat`).
+
+    Opening a store creates the folder (0700) if needed, migrates older data once (with a backup) and removes
+    temp files left by killed writers. Any number of stores, in any number of processes and threads, may use the
+    same root at once. Methods taking a chat accept a `ChatRecord` or a chat's id or name.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_root()
+        self.layout = Layout(self.root)
+        make_dir(self.root)
+        self._lock = store_lock(self.layout.lock, lock_timeout)
+        self._index = ChatIndex(self.layout)
+        with self._lock:
+            #: Names of the migrations this open applied (empty when the data was current).
+            self.migrations_applied: list[str] = migrate(self.layout)
+            remove_temp_files(self.root)
+            remove_temp_files(self.layout.chats)
+
+    def __repr__(self) -> str:
+        return f"HistoryStore({str(self.root)!r})"
+
+    # --- chats -------------------------------------------------------------------------------------------------
+
+    def create_chat(self, name: str | None = None, **meta: Any) -> ChatRecord:
+        """Create an empty chat; without a name it gets a readable unique one such as "chat-2026-11-24-1".
+
+        `meta` holds chat-level settings (system prompt, ...). Raises `ChatNameTaken` if the name is in use.
+        """
+        with self._lock:
+            taken = _names(self._index.refresh())
+            name = _default_name(taken) if name is None else _check_name(name, taken)
+            now = now_iso()
+            record = ChatRecord(id=new_id(), name=name, created=now, updated=now, meta=dict(meta))
+            self._write_new(record)
+        return record
+
+    def list_chats(self) -> list[ChatSummary]:
+        """Every readable chat, most recently updated first (a damaged chat file is left out with a warning)."""
+        with self._lock:
+            entries = self._index.refresh()
+        return [to_summary(e) for e in sorted(_readable(entries), key=newest_first)]
+
+    def get_chat(self, chat: ChatRef) -> ChatRecord:
+        """The chat with all its messages, oldest first."""
+        with self._lock, self._open(chat) as file:
+            return file.record()
+
+    def rename_chat(self, chat: ChatRef, new_name: str) -> ChatRecord:
+        """Give a chat a new name; raises `ChatNameTaken` if another chat has it."""
+        with self._lock:
+            entries = self._index.refresh()
+            chat_id = self._resolve(chat, entries)
+            name = _check_name(new_name, _names(entries, but=chat_id))
+            with self._open(chat_id) as file:
+                file.set_header(name=name)
+                return file.record()
+
+    def set_chat_meta(self, chat: ChatRef, **changes: Any) -> dict[str, Any]:
+        """Change chat-level settings; a value of None removes the key. Returns the chat's new `meta`."""
+        with self._lock, self._open(chat) as file:
+            meta = dict(file.header().get("meta") or {})
+            meta.update(changes)
+            meta = {key: value for key, value in meta.items() if value is not None}
+            file.set_header(meta=meta)
+            return meta
+
+    def delete_chat(self, chat: ChatRef) -> None:
+        """Delete a chat and its messages."""
+        with self._lock:
+            path = self.layout.chat_path(self._resolve(chat))
+            path.unlink()
+            fsync_dir(path.parent)
+
+    def clear_chat(self, chat: ChatRef) -> int:
+        """Remove every message of a chat, keeping the chat; returns how many were removed."""
+        with self._lock, self._open(chat) as file:
+            removed = file.clear()
+            file.set_header(updated=now_iso())
+            return removed
+
+    def import_chat(self, record: ChatRecord, *, name: str | None = None) -> ChatRecord:
+        """Write a whole chat in one atomic write, keeping its timestamps; returns the stored record.
+
+        The chat gets a new id; message ids are kept when unique. `name` (default `record.name`) must be free:
+        use `unique_name()` to pick one.
+        """
+        with self._lock:
+            chosen = _check_name(record.name if name is None else name, _names(self._index.refresh()))
+            now, seen, messages = now_iso(), set(), []
+            for message in record.messages:
+                data = message.to_dict()
+                if not isinstance(data["id"], str) or data["id"] in seen:
+                    data["id"] = None
+                stored_message, _id_given = _new_message(data, {})
+                seen.add(stored_message.id)
+                messages.append(stored_message)
+            created = record.created or now
+            updated = record.updated or max([created, *(m.created for m in messages)])
+            stored = ChatRecord(new_id(), chosen, created, updated, messages, dict(record.meta))
+            self._write_new(stored)
+        return stored
+
+    def unique_name(self, base: str) -> str:
+        """`base` if no chat has that name, else the first free of "base-2", "base-3", ..."""
+        with self._lock:
+            taken = _names(self._index.refresh())
+        base = base.strip() or _("chat")
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base}-{n}", n + 1
+        return name
+
+    # --- messages ----------------------------------------------------------------------------------------------
+
+    def append_message(self, chat: ChatRef, message: MessageRecord | Mapping[str, Any] | None = None, /,
+                       **fields: Any) -> str:
+        """Add a message at the end of a chat and return its id.
+
+        `message` is a `MessageRecord` or a mapping; keyword fields are merged over it, so
+        `append_message(chat, role="user", content="Hi")` works too. A missing id or `created` is filled in.
+        """
+        record, id_given = _new_message(message, fields)
+        with self._lock, self._open(chat) as file:
+            if id_given and file.has_message(record.id):
+                raise HistoryError(
+                    _("Chat already has a message with id {id}; leave the id out to get a new one.").format(
+                        id=record.id
+                    )
+                )
+            file.append(record)
+            file.set_header(updated=now_iso())
+        return record.id
+
+    def update_message(self, chat: ChatRef, message_id: str, **fields: Any) -> MessageRecord:
+        """Change fields of a stored message (content as a streamed answer grows, then status, usage, ...).
+
+        Returns the updated record.
+        """
+        unknown = set(fields) - (_MESSAGE_FIELDS - {"id"})
+        if unknown:
+            raise TypeError(f"update_message() got fields it cannot change: {', '.join(sorted(unknown))}")
+        changes = _jsonable(fields)
+        if "role" in changes and changes["role"] not in _ROLES:
+            raise ValueError(f"role must be one of {_ROLES}, not {changes['role']!r}")
+        with self._lock, self._open(chat) as file:
+            updated = file.update(message_id, changes)
+            if updated is None:
+                raise HistoryError(
+                    _("Chat {chat} has no message {id}; it may have been cleared or deleted.").format(
+                        chat=file.header().get("name"), id=message_id
+                    )
+                )
+            file.set_header(updated=now_iso())
+            return updated
+
+    def search(self, text: str, *, limit: int | None = None) -> list[SearchHit]:
+        """Messages whose content contains `text` (ignoring case), newest chats first, oldest message first."""
+        needle = text.casefold()
+        hits: list[SearchHit] = []
+        with self._lock:
+            entries = sorted(_readable(self._index.refresh()), key=newest_first)
+            for entry in entries:
+                with self._open(entry["id"]) as file:
+                    messages = file.messages()
+                for message in messages:
+                    if needle in message.content.casefold():
+                        hits.append(SearchHit(entry["id"], entry["name"], message))
+                        if limit is not None and len(hits) >= limit:
+                            return hits
+        return hits
+
+    def usage_totals(self) -> list[UsageTotal]:
+        """Token usage per (UTC day, provider, model) over every stored message, oldest day first.
+
+        Served from the index, so it reads only the chats changed since the last call.
+        """
+        with self._lock:
+            entries = self._index.refresh()
+        totals: dict[tuple[str, str | None, str | None], list[int]] = {}
+        for entry in _readable(entries):
+            for day, provider, model, *counts in entry["usage"]:
+                sums = totals.setdefault((day, provider, model), [0, 0, 0, 0])
+                for i, count in enumerate(counts):
+                    sums[i] += count
+        ordered = sorted(totals.items(), key=lambda item: tuple(part or "" for part in item[0]))
+        return [UsageTotal(*key, *sums) for key, sums in ordered]
+
+    def problems(self) -> list[CorruptHistoryError]:
+        """Every damaged file in the history (for `mmchat doctor`); empty when all is well."""
+        found = []
+        with self._lock:
+            for entry in self._index.refresh().values():
+                if entry.get("damaged"):
+                    found.append(CorruptHistoryError(entry["damaged"], path=str(self.layout.chat_path(entry["id"]))))
+            try:
+                self.get_settings()
+            except CorruptHistoryError as err:
+                found.append(err)
+        return found
+
+    # --- settings ----------------------------------------------------------------------------------------------
+
+    def get_settings(self) -> dict[str, Any]:
+        """The persisted settings (default provider and model, generation params per provider, language, ...)."""
+        with self._lock:
+            return {row["key"]: row["value"] for row in self._settings_table().all()}
+
+    def update_settings(self, **changes: Any) -> dict[str, Any]:
+        """Change settings in one atomic write; a value of None removes the key. Returns the new settings."""
+        json.dumps(changes)  # a value that cannot be stored fails here, with nothing written
+        with self._lock:
+            table = self._settings_table()
+            setting = Query()
+            with table.storage.batch():  # type: ignore[attr-defined]
+                for key, value in changes.items():
+                    if value is None:
+                        table.remove(setting.key == key)
+                    else:
+                        table.upsert({"key": key, "value": value}, setting.key == key)
+                return {row["key"]: row["value"] for row in table.all()}
+
+    # --- internals ---------------------------------------------------------------------------------------------
+
+    def _settings_table(self) -> Any:
+        db = TinyDB(self.layout.settings, storage=AtomicJSONStorage, schema=SCHEMA_VERSION, create=True)
+        return db.table("settings", cache_size=0)
+
+    def _write_new(self, record: ChatRecord) -> None:
+        with ChatFile(self.layout.chat_path(record.id), create=True).transaction() as file:
+            file.write_new(record)
+
+    def _resolve(self, chat: ChatRef, entries: dict[str, Entry] | None = None) -> str:
+        """The id of an existing chat given as a record, an id or a name; raises `ChatNotFound`."""
+        if isinstance(chat, ChatRecord):
+            if self.layout.chat_path(chat.id).exists():
+                return chat.id
+            raise self._not_found(chat.name)
+        if not isinstance(chat, str):
+            raise TypeError(f"a chat is a ChatRecord, an id or a name, not {type(chat).__name__}")
+        if is_id(chat) and self.layout.chat_path(chat).exists():
+            return chat
+        for entry in (entries if entries is not None else self._index.refresh()).values():
+            if entry.get("name") == chat.strip():
+                return entry["id"]
+        raise self._not_found(chat)
+
+    @contextmanager
+    def _open(self, chat: ChatRef) -> Iterator[ChatFile]:
+        """The chat's file, read once and written once (if changed) when the block ends; under the lock."""
+        path = self.layout.chat_path(self._resolve(chat))
+        try:
+            with ChatFile(path).transaction() as file:
+                yield file
+        except FileNotFoundError as exc:
+            if exc.args and exc.args[0] == path:
+                raise self._not_found(chat if isinstance(chat, str) else chat.name) from None
+            raise
+
+    def _not_found(self, chat: str) -> ChatNotFound:
+        return ChatNotFound(
+            _("No chat {chat!r} in the history at {root}; it may have been renamed or deleted — list the chats "
+              "to see the names.").format(chat=chat, root=self.root)
+        )
+
+
+def _readable(entries: dict[str, Entry]) -> list[Entry]:
+    return [entry for entry in entries.values() if not entry.get("damaged")]
+
+
+def _names(entries: dict[str, Entry], but: str | None = None) -> set[str]:
+    """Names in use (damaged chats keep theirs), except chat `but`'s."""
+    return {e["name"] for e in entries.values() if e.get("name") is not None and e["id"] != but}
+
+
+def _check_name(name: str, taken: set[str]) -> str:
+    """`name` cleaned up, if it is a usable name that no other chat has."""
+    if not isinstance(name, str):
+        raise TypeError(f"a chat name is a str, not {type(name).__name__}")
+    clean = name.strip()
+    if not clean:
+        raise HistoryError(_("A chat name cannot be empty."))
+    if len(clean) > MAX_NAME_LENGTH or any(ord(ch) < 32 for ch in clean):
+        raise HistoryError(
+            _("A chat name must be a single line of at most {n} characters.").format(n=MAX_NAME_LENGTH)
+        )
+    if clean in taken:
+        raise ChatNameTaken(
+            _("A chat named {name!r} already exists; choose another name or rename that chat first.").format(
+                name=clean
+            )
+        )
+    return clean
+
+
+def _default_name(taken: set[str]) -> str:
+    prefix = f"{_('chat')}-{date.today().isoformat()}"
+    n = 1
+    while f"{prefix}-{n}" in taken:
+        n += 1
+    return f"{prefix}-{n}"
+
+
+def _jsonable(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Message fields as stored: `Usage` and `GenerationParams` objects become their dicts."""
+    return {key: value.as_dict() if hasattr(value, "as_dict") else value for key, value in changes.items()}
+
+
+def _new_message(
+    message: MessageRecord | Mapping[str, Any] | None, overrides: Mapping[str, Any]
+) -> tuple[MessageRecord, bool]:
+    """A complete record from what `append_message` was given, with an id and `created` filled in when missing;
+    and whether the caller gave the id (which must then be checked for uniqueness)."""
+    if isinstance(message, MessageRecord):
+        data = message.to_dict()
+    elif isinstance(message, Mapping) or message is None:
+        data = dict(message or {})
+    else:
+        raise TypeError(f"a message is a MessageRecord or a mapping, not {type(message).__name__}")
+    data.update(overrides)
+    unknown = set(data) - _MESSAGE_FIELDS
+    if unknown:
+        raise TypeError(f"unknown message fields: {', '.join(sorted(unknown))}")
+    if data.get("role") not in _ROLES:
+        raise ValueError(f"role must be one of {_ROLES}, not {data.get('role')!r}")
+    if not isinstance(data.get("content"), str):
+        raise TypeError("a message's content must be a str")
+    id_given = bool(data.get("id"))
+    data["id"] = data.get("id") or new_id()
+    data["created"] = data.get("created") or now_iso()
+    return MessageRecord(**_jsonable(data)), id_given
