@@ -120,7 +120,8 @@ class FakeServer:
         self._httpd.daemon_threads = True
         if self.ssl_context is not None:
             self._httpd.socket = self.ssl_context.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll interval: stop() waits for one, and every test stops a server.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
