@@ -143,7 +143,14 @@ class FakeOpenAI(FakeServer):
 
     def tamper(self, **knobs: Any) -> None:
         """Spoil the next chat answer as `Tamper(**knobs)` says."""
-        self._tampers.append(Tamper(**knobs))
+        with self._lock:
+            self._tampers.append(Tamper(**knobs))
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self._tampers.clear()
+            self.request_ids.clear()
 
     # -- serving -------------------------------------------------------------------------------------------------
 
@@ -155,11 +162,11 @@ class FakeOpenAI(FakeServer):
             texts, finish = texts[: int(max_tokens)], "length"
         return texts, finish
 
-    def stream_reply(self, request: Request, frames: list[bytes], wire: Wire) -> Reply:
+    def stream_reply(self, frames: list[bytes], wire: Wire) -> Reply:
         """The reply for one streamed answer, spoiled by the next queued `Tamper` if there is one."""
         with self._lock:
             tamper = self._tampers.pop(0) if self._tampers else Tamper()
-        headers = self.common_headers(request)
+        headers: dict[str, str] = {}
         if tamper.status != 200:
             if tamper.retry_after is not None:
                 headers["Retry-After"] = f"{tamper.retry_after:g}"
@@ -177,18 +184,22 @@ class FakeOpenAI(FakeServer):
         headers.update(wire.headers)
         return Reply(200, headers, chunks=chunks, delay=tamper.delay, stall=tamper.stall, drop_after=drop_after)
 
-    def error_reply(self, wire: Wire, status: int, message: str | None, headers: dict[str, str]) -> Reply:
+    def error_reply(
+        self, wire: Wire, status: int, message: str | None = None, headers: dict[str, str] | None = None
+    ) -> Reply:
         body = wire.error_body(status, message or wire.messages.get(status, "error"))
-        return Reply(status, {**headers, "Content-Type": "application/json"}, body)
+        return Reply(status, {**(headers or {}), "Content-Type": "application/json"}, body)
 
-    def common_headers(self, request: Request) -> dict[str, str]:
-        """Response headers as Yandex's balancer sends them: ids for support requests, the client's id echoed."""
+    def finalize(self, request: Request, reply: Reply) -> Reply:
+        """Every reply carries ids as Yandex's balancer sends them: the server's for support requests (also kept
+        in `request_ids`), and the client's own `x-client-request-id` echoed."""
         request_id = str(uuid.uuid4())
         self.request_ids.append(request_id)
-        headers = {"x-request-id": request_id, "x-server-trace-id": f"{request_id[:16]}:1", "server": "ycalb"}
+        ids = {"x-request-id": request_id, "x-server-trace-id": f"{request_id[:16]}:1", "server": "ycalb"}
         if request.header("x-client-request-id"):
-            headers["x-client-request-id"] = request.header("x-client-request-id")
-        return headers
+            ids["x-client-request-id"] = request.header("x-client-request-id")
+        reply.headers = {**ids, **reply.headers}
+        return reply
 
     def authorized(self, request: Request) -> bool:
         if self.api_key is None:
@@ -203,7 +214,7 @@ class FakeOpenAI(FakeServer):
 
     def _chat_completions(self, request: Request) -> Reply:
         if not self.authorized(request):
-            return self.error_reply(OPENAI_WIRE, 401, None, self.common_headers(request))
+            return self.error_reply(OPENAI_WIRE, 401)
         body = request.json()
         prompt = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
         texts, finish = self.answer_texts(prompt, body.get("max_tokens"))
@@ -213,10 +224,10 @@ class FakeOpenAI(FakeServer):
             message = {"role": "assistant", "content": texts[-1] if texts else ""}
             payload = {**self._envelope(body, "chat.completion"), "usage": usage}
             payload["choices"] = [{"index": 0, "message": message, "finish_reason": finish}]
-            return Reply.json(200, payload, **self.common_headers(request))
+            return Reply.json(200, payload)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         frames = self._sse_frames(body, texts, finish, usage if include_usage else None)
-        return self.stream_reply(request, frames, OPENAI_WIRE)
+        return self.stream_reply(frames, OPENAI_WIRE)
 
     def _sse_frames(self, body: dict, texts: list[str], finish: str, usage: dict | None) -> list[bytes]:
         envelope = self._envelope(body, "chat.completion.chunk")
@@ -242,9 +253,9 @@ class FakeOpenAI(FakeServer):
 
     def _models(self, request: Request) -> Reply:
         if not self.authorized(request):
-            return self.error_reply(OPENAI_WIRE, 401, None, self.common_headers(request))
+            return self.error_reply(OPENAI_WIRE, 401)
         data = [{"id": i, "object": "model", "owned_by": "fake", "created": 0} for i in self.model_ids]
-        return Reply.json(200, {"object": "list", "data": data}, **self.common_headers(request))
+        return Reply.json(200, {"object": "list", "data": data})
 
 
 def compact_json(payload: Any) -> bytes:

@@ -99,16 +99,16 @@ class FakeYandex(FakeOpenAI):
         if not self.authorized(request):
             credential = (request.header("authorization") or "").partition(" ")[2]
             # Echoes the credential (the real wording was never captured) so tests see that we redact it.
-            return self._refuse(request, 401, f"Unknown api key '{credential}'")
+            return self.error_reply(NATIVE_WIRE, 401, f"Unknown api key '{credential}'")
         body = request.json()
         options = body.get("completionOptions") or {}
         messages = body.get("messages") or []
         if not _MODEL_URI.fullmatch(str(body.get("modelUri", ""))):
-            return self._refuse(request, 400, f"Invalid model uri: {body.get('modelUri')!r}")
+            return self.error_reply(NATIVE_WIRE, 400, f"Invalid model uri: {body.get('modelUri')!r}")
         if not 0 <= float(options.get("temperature", 0.3)) <= 1:
-            return self._refuse(request, 400, "Temperature must be in [0, 1]")
+            return self.error_reply(NATIVE_WIRE, 400, "Temperature must be in [0, 1]")
         if not messages or any("text" not in m for m in messages):
-            return self._refuse(request, 400, "messages[].text: value is required")
+            return self.error_reply(NATIVE_WIRE, 400, "messages[].text: value is required")
         prompt = next((m["text"] for m in reversed(messages) if m["role"] == "user"), "")
         texts, finish = self.answer_texts(prompt, options.get("maxTokens"))  # a string or a number
         prompt_tokens = count_words(messages, "text")
@@ -122,7 +122,4 @@ class FakeYandex(FakeOpenAI):
             frames.append(compact_json({"result": result}) + b"\n")
         if not options.get("stream"):
             frames = frames[-1:]  # a unary answer: the final message alone, still wrapped in "result"
-        return self.stream_reply(request, frames, NATIVE_WIRE)
-
-    def _refuse(self, request: Request, status: int, message: str) -> Reply:
-        return self.error_reply(NATIVE_WIRE, status, message, self.common_headers(request))
+        return self.stream_reply(frames, NATIVE_WIRE)
