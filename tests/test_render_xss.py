@@ -84,6 +84,12 @@ class AllowListChecker(HTMLParser):
             self.problems.append(f"unescaped markup in text {data!r}")
         self.text.append(data)
 
+    def handle_entityref(self, name: str) -> None:
+        self.text.append(f"&{name};")
+
+    def handle_charref(self, name: str) -> None:
+        self.text.append(f"&#{name};")
+
     def handle_comment(self, data: str) -> None:
         self.problems.append(f"comment {data!r}")
 
