@@ -90,7 +90,8 @@ def import_chat(path: str | os.PathLike[str], *, store: HistoryStore | None = No
     and imports nothing.
     """
     record = read_export(path)
-    return _store(store).import_chat(record)
+    history = _store(store)
+    return history.import_chat(record, name=history.unique_name(record.name))
 
 
 def read_export(path: str | os.PathLike[str]) -> ChatRecord:

@@ -2,7 +2,9 @@
 
 Message text goes through `render_markdown`, which sanitizes it (model output is untrusted); everything else on
 the page is our own template with escaped values. No scripts, no external assets: the styles, the code
-highlighting CSS included, are inlined.
+highlighting CSS included, are inlined. `pygments_css()` switches to dark under JupyterLab's dark themes; a page
+outside JupyterLab follows the reader's system instead, so the dark highlight rules are repeated inside a
+`prefers-color-scheme: dark` block, where they win by coming later.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from ..i18n import get_language
 from ..render import pygments_css, render_markdown
 from ..types import ChatRecord
 from .transcript import Entry, entries, title
+
+#: Pygments style for dark mode: the same one JupyterLab's dark themes get from `pygments_css`.
+DARK_STYLE = "monokai"
 
 #: The page's own styles; colours are variables so that one block switches them for dark mode.
 PAGE_CSS = """\
@@ -32,8 +37,10 @@ article { border: 1px solid var(--border); border-radius: 8px; padding: .75rem 1
 article.user, article.system { background: var(--user-bg); }
 article > h2 { font-size: .85rem; font-weight: 600; color: var(--muted); margin: 0 0 .5rem; }
 .note { color: var(--note); font-size: .9rem; margin: .5rem 0 0; }
-pre { background: var(--code-bg); padding: .75rem; border-radius: 6px; overflow-x: auto; }
+.highlight { border-radius: 6px; }
+pre { padding: .75rem; overflow-x: auto; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
+:not(pre) > code { background: var(--code-bg); padding: .1em .3em; border-radius: 4px; }
 table { border-collapse: collapse; margin: .5rem 0; }
 th, td { border: 1px solid var(--border); padding: .3rem .6rem; }
 img { max-width: 100%; }
@@ -62,6 +69,8 @@ def to_html(chat: ChatRecord) -> str:
 <title>{escape(name)}</title>
 <style>
 {PAGE_CSS}{pygments_css()}
+@media (prefers-color-scheme: dark) {{
+{pygments_css(DARK_STYLE, DARK_STYLE)}}}
 </style>
 </head>
 <body>

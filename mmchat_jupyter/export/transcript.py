@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .._format import format_datetime
 from ..i18n import _, ngettext
 from ..types import (
     FINISH_CONTENT_FILTER,
@@ -27,16 +28,16 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 def format_time(iso: str | None) -> str:
-    """A stored ISO 8601 timestamp as people read it, e.g. "2024-05-01 10:00 UTC" (text that is not one: as is)."""
+    """A stored timestamp in UTC, labelled so ("2024-05-01 10:00 UTC"): an export is read in other time zones."""
     if not iso:
         return ""
     try:
         moment = datetime.fromisoformat(iso)
     except ValueError:
         return iso
-    if moment.utcoffset():
-        moment = moment.astimezone(timezone.utc)
-    return _("{date} {time} UTC").format(date=moment.strftime("%Y-%m-%d"), time=moment.strftime("%H:%M"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)  # naive: format_datetime keeps it as is
+    return _("{time} UTC").format(time=format_datetime(moment.isoformat()))
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Entry:
     #: "provider · model" for an answer, else "".
     route: str
     when: str
+    #: The message text without trailing newlines, a code fence left open by an interrupted answer closed.
     content: str
     #: Short remarks under the text: interrupted, error, content filter, token counts.
     notes: tuple[str, ...] = ()
@@ -84,7 +86,7 @@ def _entry(record: MessageRecord) -> Entry:
         speakers.get(record.role, record.role),
         route,
         format_time(record.created),
-        record.content,
+        close_fences(record.content.rstrip("\n")),
         tuple(notes(record)),
     )
 
@@ -133,7 +135,7 @@ def to_markdown(chat: ChatRecord) -> str:
     for entry in entries(chat):
         parts.append(f"### {entry.heading}")
         if entry.content:
-            parts.append(close_fences(entry.content))
+            parts.append(entry.content)
         parts.extend(f"> {note}" for note in entry.notes)
     return "\n\n".join(parts) + "\n"
 

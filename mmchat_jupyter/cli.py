@@ -1,0 +1,268 @@
+"""`mmchat`: the chats in your history, from a terminal or a script.
+
+    mmchat list                                   every chat, newest first
+    mmchat show NAME                              one chat as a plain-text transcript
+    mmchat export NAME --format md [-o PATH]      to stdout, a file, or a directory (named after the chat)
+    mmchat export --all --format json -o DIR      every chat, one file each
+    mmchat import FILE...                         JSON exports back into history
+    mmchat rename OLD NEW  |  mmchat delete NAME
+    mmchat usage [--by provider|model|day]        token totals
+    mmchat doctor                                 providers, history and versions: what works and what does not
+
+`--json` on list, show, usage and doctor prints JSON for scripts. Errors are one line on stderr starting with
+`mmchat: `, exit status 1; usage mistakes exit 2 as argparse does. Only what a command needs is imported, so
+`mmchat list` starts fast (no IPython, no widgets, no nbformat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ._format import format_datetime, format_number
+from .errors import MMChatError
+from .i18n import _, ngettext, set_language
+
+if TYPE_CHECKING:
+    from .history import HistoryStore, UsageTotal
+
+USAGE_KEYS = ("provider", "model", "day")
+#: UsageTotal fields that add up, in the order the table shows them.
+USAGE_COUNTS = ("messages", "prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (the console script passes it to `sys.exit`)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # The store warns (a damaged chat file left out of a listing): one line, like our errors, not a source quote.
+    warnings.showwarning = lambda message, *_args, **_kwargs: print(f"mmchat: {message}", file=sys.stderr)
+    try:
+        return args.run(args, sys.stdout) or 0
+    except MMChatError as exc:
+        return fail(exc.message)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `mmchat list | head`: the reader left; say nothing, and keep Python from complaining at exit.
+        sys.stdout = None  # type: ignore[assignment]
+        return 0
+
+
+def fail(message: str) -> int:
+    """Print a one-line error the Unix way and return the failure status."""
+    print(f"mmchat: {message}", file=sys.stderr)
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; help texts are looked up now, so they follow the current language."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="mmchat", description=_("Chats in your mmchat-jupyter history."))
+    parser.add_argument("--version", action="version", version=f"mmchat-jupyter {__version__}")
+    commands = parser.add_subparsers(metavar=_("COMMAND"), required=True)
+
+    def command(name: str, run: Any, help: str, json_flag: bool = False) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(run=run)
+        if json_flag:
+            sub.add_argument("--json", action="store_true", help=_("print JSON for scripts"))
+        return sub
+
+    command("list", cmd_list, _("list chats, newest first"), json_flag=True)
+    show = command("show", cmd_show, _("print a chat as a transcript"), json_flag=True)
+    show.add_argument("name", metavar=_("NAME"), help=_("chat name or id"))
+
+    from .export import ALIASES, FORMATS
+
+    export = command("export", cmd_export, _("export a chat (or every chat) as ipynb, md, json, txt or html"))
+    export.add_argument("name", metavar=_("NAME"), nargs="?", help=_("chat name or id"))
+    export.add_argument("--all", action="store_true", help=_("export every chat into the directory given by -o"))
+    export.add_argument(
+        "-f", "--format", required=True, choices=[*FORMATS, *ALIASES], metavar=_("FORMAT"),
+        help=_("one of: {choices}").format(choices=", ".join([*FORMATS, *ALIASES])),
+    )
+    export.add_argument("-o", "--output", metavar=_("PATH"), help=_("file or directory to write (default: stdout)"))
+
+    imports = command("import", cmd_import, _("import chats from JSON exports"))
+    imports.add_argument("files", metavar=_("FILE"), nargs="+", help=_("a file made by `mmchat export --format json`"))
+    rename = command("rename", cmd_rename, _("rename a chat"))
+    rename.add_argument("old", metavar=_("OLD"), help=_("chat name or id"))
+    rename.add_argument("new", metavar=_("NEW"), help=_("the new name"))
+    delete = command("delete", cmd_delete, _("delete a chat"))
+    delete.add_argument("name", metavar=_("NAME"), help=_("chat name or id"))
+    usage = command("usage", cmd_usage, _("token usage totals"), json_flag=True)
+    usage.add_argument("--by", choices=USAGE_KEYS, default="provider", help=_("group by (default: provider)"))
+
+    from .cli_doctor import cmd_doctor
+
+    command("doctor", cmd_doctor, _("check providers, history and versions"), json_flag=True)
+    return parser
+
+
+def open_store() -> HistoryStore:
+    """The user's history store, and the language they chose in Jupyter (`%chat set lang=...`)."""
+    from .history import HistoryStore
+
+    store = HistoryStore()
+    set_language(store.get_settings().get("lang") or None)
+    return store
+
+
+def print_json(data: Any, out: TextIO) -> None:
+    out.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO, right: Sequence[int] = ()) -> None:
+    """Columns padded to their widest cell; the column numbers in `right` are right-aligned (numbers)."""
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        cells = [str(cell).rjust(w) if i in right else str(cell).ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        out.write("  ".join(cells).rstrip() + "\n")
+
+
+# -- commands ---------------------------------------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    chats = open_store().list_chats()
+    if args.json:
+        print_json([dataclasses.asdict(chat) for chat in chats], out)
+        return 0
+    if not chats:
+        out.write(_("No chats yet: ask something with %%chat in Jupyter, or import a JSON export.") + "\n")
+        return 0
+    rows = [
+        (
+            chat.name,
+            format_number(chat.message_count),
+            format_datetime(chat.updated),
+            " · ".join(part for part in (chat.last_provider, chat.last_model) if part),
+        )
+        for chat in chats
+    ]
+    print_table([_("NAME"), _("MESSAGES"), _("UPDATED"), _("LAST MODEL")], rows, out, right=(1,))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    from .export import export_chat
+
+    chat = open_store().get_chat(args.name)
+    if args.json:
+        out.write(export_chat(chat, "json"))
+    else:
+        out.write(export_chat(chat, "txt"))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    from .export import export_chat
+
+    store = open_store()
+    if args.all:
+        return export_all(store, args.format, args.output, out)
+    if not args.name:
+        raise MMChatError(_("Name the chat to export, or use --all."))
+    result = export_chat(args.name, args.format, args.output, store=store)
+    if args.output is None:
+        out.write(str(result))
+    else:
+        out.write(f"{result}\n")
+    return 0
+
+
+def export_all(store: HistoryStore, format: str, directory: str | None, out: TextIO) -> int:
+    """Every chat into `directory`, one file each, named after the chat (a number added where names collide)."""
+    from .export import FORMATS, export_chat, normalise_format, safe_filename
+
+    if not directory:
+        raise MMChatError(_("--all needs a directory to write to: add -o DIR."))
+    extension = FORMATS[normalise_format(format)][0]
+    target = Path(directory)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MMChatError(_("Cannot create {path}: {reason}").format(path=target, reason=exc.strerror)) from None
+    taken: set[str] = set()
+    for summary in store.list_chats():
+        stem = safe_filename(summary.name)
+        name, n = stem + extension, 1
+        while name.lower() in taken:  # case-insensitive file systems would merge "Chat" and "chat"
+            n += 1
+            name = f"{stem}-{n}{extension}"
+        taken.add(name.lower())
+        out.write(f"{export_chat(store.get_chat(summary.id), format, target / name)}\n")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
+    from .export import read_export
+
+    # Check every file before importing any, so a bad file in the list leaves history as it was.
+    records = [read_export(path) for path in args.files]
+    store = open_store()
+    for path, record in zip(args.files, records):
+        chat = store.import_chat(record, name=store.unique_name(record.name))
+        if chat.name == record.name:
+            text = _("{file}: imported as “{name}”")
+        else:
+            text = _("{file}: imported as “{name}” (“{original}” was taken)")
+        out.write(text.format(file=path, name=chat.name, original=record.name) + "\n")
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace, out: TextIO) -> int:
+    chat = open_store().rename_chat(args.old, args.new)
+    out.write(_("Renamed “{old}” to “{new}”.").format(old=args.old, new=chat.name) + "\n")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
+    store = open_store()
+    chat = store.get_chat(args.name)
+    store.delete_chat(chat.id)
+    count = ngettext("{n} message", "{n} messages", len(chat.messages)).format(n=len(chat.messages))
+    out.write(_("Deleted “{name}” ({count}).").format(name=chat.name, count=count) + "\n")
+    return 0
+
+
+def usage_rows(totals: Sequence[UsageTotal], by: str) -> list[dict[str, Any]]:
+    """Token totals grouped by provider, by (provider, model) or by UTC day, in the store's order."""
+    keys = {"provider": ("provider",), "model": ("provider", "model"), "day": ("day",)}[by]
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for total in totals:
+        key = tuple(getattr(total, name) for name in keys)
+        row = rows.setdefault(key, {**dict(zip(keys, key)), **dict.fromkeys(USAGE_COUNTS, 0)})
+        for name in USAGE_COUNTS:
+            row[name] += getattr(total, name)
+    return list(rows.values())
+
+
+def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
+    rows = usage_rows(open_store().usage_totals(), args.by)
+    if args.json:
+        print_json(rows, out)
+        return 0
+    if not rows:
+        out.write(_("No token usage recorded yet.") + "\n")
+        return 0
+    headers = [args.by.upper(), _("ANSWERS"), _("PROMPT"), _("ANSWER"), _("TOTAL")]
+    table = [
+        [" · ".join(str(row[k]) for k in row if k not in USAGE_COUNTS and row[k]) or "-",
+         *(format_number(row[name]) for name in USAGE_COUNTS)]
+        for row in rows
+    ]
+    print_table(headers, table, out, right=(1, 2, 3, 4))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""`mmchat doctor`: what works and what does not, in one screen, with no secret in it.
+
+For each provider: are credentials configured, and where from (never the value); does its server answer at all
+(any HTTP status counts: we only ask whether it can be reached, with a short timeout, all providers at once). Then
+the history: where it lives, whether only its owner can read it, how many chats, which files are damaged. Then
+the versions that bug reports ask for. Exit status 1 when something needs attention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import MMChatError
+from .i18n import _, ngettext
+
+#: Seconds to wait for a provider's server: enough for a slow proxy, short enough for a command people wait on.
+PROBE_TIMEOUT = 3.0
+OFFLINE = "echo"
+
+
+def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
+    from .cli import print_json
+
+    report = diagnose()
+    if args.json:
+        print_json(report, out)
+    else:
+        print_report(report, out)
+    return 0 if report["ok"] else 1
+
+
+def diagnose() -> dict[str, Any]:
+    """The whole report as plain data (what `--json` prints)."""
+    from .config import Settings, load_admin_config
+    from .history import HistoryStore
+
+    history: dict[str, Any]
+    user_settings: dict[str, Any] = {}
+    try:
+        store = HistoryStore()
+        user_settings = dict(store.get_settings())
+        history = check_history(store)
+    except MMChatError as exc:
+        history = {"root": None, "ok": False, "problems": [exc.message]}
+    settings = Settings(load_admin_config(), user_settings, os.environ)
+    providers = check_providers(settings)
+    ok = history["ok"] and all(p["reachable"] is not False for p in providers)
+    return {"ok": ok, "providers": providers, "history": history, "versions": versions()}
+
+
+def check_providers(settings: Any) -> list[dict[str, Any]]:
+    """One row per provider; the configured ones are probed in parallel."""
+    from .config import SECRET_SETTINGS
+    from .providers import list_providers, provider_class
+
+    rows = []
+    for name in list_providers():
+        row: dict[str, Any] = {"name": name, "configured": False, "credentials": None, "base_url": None,
+                               "reachable": None, "detail": None}
+        try:
+            cls = provider_class(name)
+            admin_keys = settings.admin.provider_settings.get(name, {})
+            row["configured"] = cls.configured(os.environ) or any(k in SECRET_SETTINGS for k in admin_keys)
+            row["credentials"] = (
+                _("none needed") if name == OFFLINE else settings.credential_source(name, cls.credential_env)
+            )
+            if row["configured"]:
+                row["provider"] = cls(**settings.provider_settings(name))
+                row["base_url"] = row["provider"].base_url
+        except Exception as exc:  # a broken plugin or setting is a finding, not a crash of the doctor
+            row["detail"] = _one_line(exc)
+            row["reachable"] = False if row["configured"] else None
+        rows.append(row)
+    with ThreadPoolExecutor(max_workers=max(1, len(rows))) as pool:
+        list(pool.map(_probe, rows))
+    return rows
+
+
+def _probe(row: dict[str, Any]) -> None:
+    """Fill in `reachable` and `detail` for a configured provider (echo is always there: it is offline)."""
+    provider = row.pop("provider", None)
+    if provider is None:
+        return
+    if row["name"] == OFFLINE:
+        row["reachable"], row["detail"] = True, _("offline")
+        return
+    import httpx
+
+    try:
+        with httpx.Client(timeout=PROBE_TIMEOUT, verify=provider.verify) as client:
+            response = client.get(provider.base_url or "")
+        row["reachable"], row["detail"] = True, f"HTTP {response.status_code}"
+    except (httpx.HTTPError, ValueError, OSError) as exc:
+        row["reachable"], row["detail"] = False, _one_line(exc) or type(exc).__name__
+
+
+def check_history(store: Any) -> dict[str, Any]:
+    """Where the history is, whether it is private, how many chats it holds and which files are damaged."""
+    root = Path(store.root)
+    problems: list[str] = []
+    mode = stat.S_IMODE(root.stat().st_mode) if root.exists() else None
+    if mode is not None and mode & 0o077:
+        problems.append(_("{path} can be read by other users (mode {mode:o}): chmod 700 it.").format(path=root, mode=mode))
+    if root.exists() and not os.access(root, os.W_OK):
+        problems.append(_("{path} is not writable: new answers cannot be saved.").format(path=root))
+    found = store.problems()
+    problems.extend(err.message for err in found)
+    return {
+        "root": str(root),
+        "mode": f"{mode:o}" if mode is not None else None,
+        "chats": len(store.list_chats()),
+        "damaged": [err.path for err in found],
+        "problems": problems,
+        "ok": not problems,
+    }
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of what matters for a bug report; None for what is not installed."""
+    from . import __version__
+
+    found: dict[str, str | None] = {"mmchat-jupyter": __version__, "python": platform.python_version()}
+    for package in ("httpx", "jupyterlab", "ipykernel", "nbformat"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def print_report(report: dict[str, Any], out: TextIO) -> None:
+    """The report for people: one line per finding, ✓ or ✗ in front."""
+    yes, no = "✓", "✗"
+    out.write(_("Providers") + "\n")
+    for row in report["providers"]:
+        if not row["configured"]:
+            out.write(f"  -  {row['name']}: {_('not configured')}\n")
+            continue
+        mark = yes if row["reachable"] else no
+        reach = _("reachable") if row["reachable"] else _("not reachable")
+        where = f" ({row['base_url']})" if row["base_url"] and row["name"] != OFFLINE else ""
+        detail = f" — {row['detail']}" if row["detail"] else ""
+        out.write(f"  {mark}  {row['name']}: {row['credentials']}; {reach}{where}{detail}\n")
+    history = report["history"]
+    out.write(_("History") + "\n")
+    if history["root"]:
+        mark = yes if history["ok"] else no
+        chats = ngettext("{n} chat", "{n} chats", history["chats"]).format(n=history["chats"])
+        text = _("{root} (mode {mode}), {chats}").format(root=history["root"], mode=history["mode"] or "-", chats=chats)
+        out.write(f"  {mark}  {text}\n")
+    for problem in history["problems"]:
+        out.write(f"  {no}  {problem}\n")
+    out.write(_("Versions") + "\n")
+    for package, version in report["versions"].items():
+        out.write(f"     {package} {version or _('not installed')}\n")
+
+
+def _one_line(exc: BaseException) -> str:
+    from ._redact import redact
+
+    return " ".join(redact(str(exc)).split())
