@@ -45,16 +45,18 @@ class ChatFile:
             yield self
 
     def header(self) -> dict[str, Any]:
+        """The chat's header row; raises `CorruptHistoryError` if it is missing or malformed."""
         rows = self.header_table.all()
-        return dict(rows[0]) if rows else {}
+        header = dict(rows[0]) if len(rows) == 1 else {}
+        if not all(isinstance(header.get(key), str) for key in ("id", "name", "created", "updated")):
+            raise damaged(self.path, _("the chat header is missing or malformed"))
+        return header
 
     def messages(self) -> list[MessageRecord]:
         return [MessageRecord.from_dict(row) for row in self.messages_table.all()]
 
     def record(self) -> ChatRecord:
         header = self.header()
-        if not all(isinstance(header.get(key), str) for key in ("id", "name", "created", "updated")):
-            raise damaged(self.path, _("the chat header is missing or malformed"))
         try:
             messages = self.messages()
         except TypeError as exc:  # a row without the required fields

@@ -6,7 +6,8 @@ chat file, re-reads just those whose stamp moved, drops rows whose file is gone 
 anything changed. So an append costs one small file, `list_chats()` with 1,000 chats costs a directory scan and
 1,000 stats, and no write can leave the index and the chats disagreeing: after a crash the stamps say what to redo.
 
-A damaged index loses nothing (the chat files hold every fact), so it is set aside as `index.json.damaged-*`, with
+A damaged chat file gets a row with `damaged` set to the error, which the store reports each time it would have
+listed the chat. A damaged index loses nothing (the chat files hold every fact), so it is set aside as `index.json.damaged-*`, with
 a warning naming it, and rebuilt. An index from a newer mmchat-jupyter is refused and left alone.
 """
 
@@ -117,7 +118,6 @@ class ChatIndex:
             with ChatFile(path).transaction() as chat:
                 entry = summarize(chat.record())
         except CorruptHistoryError as err:
-            warnings.warn(err.message, RuntimeWarning, stacklevel=4)
             # Keep the name we last knew, so the chat can still be found by it (and the error shown),
             # and stays taken.
             entry = {"id": chat_id, "name": old.get("name") if old else None, "damaged": err.message}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -313,6 +314,7 @@ class HistoryStore:
         path = self.layout.chat_path(self._resolve(chat))
         try:
             with ChatFile(path).transaction() as file:
+                file.header()  # refuse a file without a valid header before changing anything in it
                 yield file
         except FileNotFoundError as exc:
             if exc.args and exc.args[0] == path:
@@ -327,7 +329,14 @@ class HistoryStore:
 
 
 def _readable(entries: dict[str, Entry]) -> list[Entry]:
-    return [entry for entry in entries.values() if not entry.get("damaged")]
+    """The rows of chats that can be read; each damaged one is reported (once per kernel, by `warnings`)."""
+    readable = []
+    for entry in entries.values():
+        if entry.get("damaged"):
+            warnings.warn(entry["damaged"], RuntimeWarning, stacklevel=3)
+        else:
+            readable.append(entry)
+    return readable
 
 
 def _names(entries: dict[str, Entry], but: str | None = None) -> set[str]:
