@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import SECRET_SETTINGS
 from ..errors import ExportError
+from ..history.store import MAX_NAME_LENGTH
 from ..i18n import _
 from ..types import STATUS_COMPLETE, STATUS_ERROR, STATUS_INTERRUPTED, ChatRecord, MessageRecord
 
@@ -93,8 +94,10 @@ def from_json(text: str, source: str) -> ChatRecord:
         raise ExportError(text.format(file=source, version=version, supported=FORMAT_VERSION))
     chat = document.get("chat")
     _check(chat, _CHAT_FIELDS, "chat", source)
-    if not chat["name"].strip():
-        raise _malformed(source, _("chat.name is empty"))
+    name = chat["name"].strip()
+    if not name or len(name) > MAX_NAME_LENGTH or any(ord(ch) < 32 for ch in name):
+        text = _("chat.name is not a single line of 1 to {n} characters")
+        raise _malformed(source, text.format(n=MAX_NAME_LENGTH))
     messages = []
     for index, message in enumerate(chat["messages"]):
         where = f"chat.messages[{index}]"
