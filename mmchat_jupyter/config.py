@@ -30,6 +30,7 @@ credential, never its value.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -179,9 +180,11 @@ def _load_dirs(dirs: Sequence[str], *, strict: bool) -> Config:
 
 
 def _merged(*configs: Config) -> Config:
+    """A new Config of `configs` merged in order; copies, because `Config.merge` adopts and then mutates the
+    sections it is given."""
     result = Config()
     for config in configs:
-        result.merge(config)
+        result.merge(copy.deepcopy(config))
     return result
 
 
