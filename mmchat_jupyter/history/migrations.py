@@ -94,7 +94,7 @@ def _m001_chats(legacy: dict[str, Any]) -> list[dict[str, Any]]:
     # Messages whose chat row is gone are kept in a chat of their own rather than dropped.
     orphans = [chat for chat in messages_by_chat if chat not in chats]
     if orphans:
-        chats["orphans"] = {"name": _("recovered messages"), "created": 0}
+        chats["orphans"] = {"name": _("recovered messages"), "created": None}
         messages_by_chat["orphans"] = [row for chat in orphans for row in messages_by_chat[chat]]
     files, taken = [], set()
     for key in sorted(chats, key=_doc_id_order):
@@ -105,7 +105,9 @@ def _m001_chats(legacy: dict[str, Any]) -> list[dict[str, Any]]:
             name, suffix = f"{base}-{suffix}", suffix + 1
         taken.add(name)
         messages = [_m001_message(row) for row in rows]
-        created = _iso(chat.get("created"))
+        created = _iso(chat["created"]) if chat.get("created") is not None else min(
+            [message["created"] for message in messages] or [_iso(0)]
+        )
         updated = max([created] + [message["created"] for message in messages])
         header = {"id": new_id(), "name": name, "created": created, "updated": updated, "meta": {}}
         files.append(
