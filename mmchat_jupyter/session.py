@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,8 +176,22 @@ class ChatSession:
         self._chat_ref = record.id
         return record
 
-    def clear(self) -> None:
-        self.store.clear_chat(self.chat)
+    @property
+    def chat_ref(self) -> str | None:
+        """The current chat's id (or the name it was opened by); None while none is chosen. Creates nothing."""
+        return self._chat_ref
+
+    def delete_chat(self, name: str) -> ChatRecord:
+        """Delete a chat and return what it held; deleting the current chat makes the next question start a new one."""
+        record = self.store.get_chat(name)
+        self.store.delete_chat(record)
+        if self._chat_ref in (record.id, record.name):
+            self._chat_ref = None
+        return record
+
+    def clear(self) -> int:
+        """Remove the current chat's messages; returns how many."""
+        return self.store.clear_chat(self.chat)
 
     # -- asking ---------------------------------------------------------------------------------------------------
 
@@ -208,6 +222,35 @@ class ChatSession:
         except ProviderError as exc:
             return recorder.fail(exc)
         return recorder.finish(STATUS_COMPLETE)
+
+    def stream(self, prompt: str, **options: Any) -> Iterator[str]:
+        """The generator twin of `send()` (for `Chat.stream()`): yields the answer's text as it arrives.
+
+        Saved like `send()`. A provider failure is saved, then raised. Stopping early (closing the generator,
+        KeyboardInterrupt) keeps the partial answer as interrupted. When a provider revises earlier text
+        (`Chunk.replace`), only text past what was already yielded comes out; history keeps the revised answer.
+        """
+        request = self._prepare(prompt, **options)
+        turn, recorder = request.turn, _Recorder(self, request)
+        if turn.cached:
+            recorder.finish(STATUS_COMPLETE)
+            yield turn.text
+            return
+        sent = 0
+        try:
+            for chunk in request.provider.stream(request.messages, turn.params):
+                turn.add(chunk)
+                recorder.progress()
+                if len(turn.text) > sent:
+                    yield turn.text[sent:]
+                    sent = len(turn.text)
+        except (KeyboardInterrupt, GeneratorExit):
+            recorder.finish(STATUS_INTERRUPTED)
+            raise
+        except ProviderError as exc:
+            recorder.fail(exc)
+            raise
+        recorder.finish(STATUS_COMPLETE)
 
     async def asend(
         self,

@@ -1,0 +1,235 @@
+"""The `%chat SUBCOMMAND ...` line magic: one method per subcommand, each given the words after its name.
+
+Outputs are short plain lines (they read the same in a notebook, a terminal and a saved file); transcripts are
+shown rendered. Mistakes raise MMChatError or UsageError, which the magic turns into one UsageError line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+
+from ._format import format_datetime, format_number
+from .i18n import N_, _, ngettext
+
+if TYPE_CHECKING:
+    from .session import ChatSession
+
+#: Subcommand -> (argument synopsis, one-line description, translated when shown); the order is the help's.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("", N_("list the chats; * marks the current one")),
+    "new": ("[NAME]", N_("start a new chat and make it current")),
+    "use": ("NAME", N_("make an existing chat current")),
+    "rename": ("[OLD] NEW", N_("rename a chat (the current one when OLD is left out)")),
+    "delete": ("NAME", N_("delete a chat and its messages")),
+    "clear": ("", N_("remove the messages of the current chat")),
+    "show": ("[NAME]", N_("show a chat (the current one when NAME is left out)")),
+    "providers": ("", N_("which providers are configured, and where their credentials come from")),
+    "models": ("[PROVIDER]", N_("the models a provider offers")),
+    "set": ("[KEY=VALUE ...]", N_("save defaults: provider, model, temperature, max_tokens, system, lang")),
+    "templates": ("[add NAME TEXT | remove NAME]", N_("list prompt templates, or add or remove your own")),
+    "usage": ("", N_("tokens used per day, provider and model")),
+    "panel": ("[NAME]", N_("open the chat panel")),
+    "export": ("NAME FORMAT [PATH]", N_("export a chat as ipynb, md, json, txt or html")),
+    "help": ("", N_("this help")),
+}
+
+
+def _words(args: Sequence[str], name: str, low: int, high: int) -> Sequence[str]:
+    """`args` if there are between `low` and `high` of them; else a UsageError with the subcommand's synopsis."""
+    if not low <= len(args) <= high:
+        synopsis = f"%chat {name} {SUBCOMMANDS[name][0]}".strip()
+        raise UsageError(_("Usage: {synopsis}").format(synopsis=synopsis))
+    return args
+
+
+class Commands:
+    """The subcommands, working on a session and showing output through `out` (print) and `show` (rich)."""
+
+    def __init__(self, session: ChatSession, shell: Any, out: Callable[[str], Any] = print) -> None:
+        self.session, self.shell, self.out = session, shell, out
+
+    def run(self, name: str, args: Sequence[str]) -> None:
+        if name not in SUBCOMMANDS:
+            text = _("Unknown subcommand {name!r}: use one of {choices} (%chat help).")
+            raise UsageError(text.format(name=name, choices=", ".join(SUBCOMMANDS)))
+        getattr(self, "cmd_" + name)(args)
+
+    # -- chats ----------------------------------------------------------------------------------------------------
+
+    def cmd_list(self, args: Sequence[str]) -> None:
+        _words(args, "list", 0, 0)
+        chats = self.session.store.list_chats()
+        if not chats:
+            self.out(_("No chats yet: ask something with %%chat."))
+            return
+        current = self.session.chat_ref
+        for chat in chats:
+            mark = "*" if current in (chat.id, chat.name) else " "
+            count = ngettext("{n} message", "{n} messages", chat.message_count).format(
+                n=format_number(chat.message_count)
+            )
+            facts = [count, _("updated {when}").format(when=format_datetime(chat.updated))]
+            if chat.last_provider:
+                facts.append(" / ".join(p for p in (chat.last_provider, chat.last_model) if p))
+            self.out(f"{mark} {chat.name} — {' · '.join(facts)}")
+
+    def cmd_new(self, args: Sequence[str]) -> None:
+        (name,) = _words(args, "new", 0, 1) or [None]
+        record = self.session.new_chat(name)
+        self.out(_("Started chat {name}.").format(name=record.name))
+
+    def cmd_use(self, args: Sequence[str]) -> None:
+        (name,) = _words(args, "use", 1, 1)
+        record = self.session.use_chat(name, create=False)
+        count = len(record.messages)
+        self.out(ngettext("Now in chat {name} ({n} message).", "Now in chat {name} ({n} messages).", count).format(
+            name=record.name, n=format_number(count)))
+
+    def cmd_rename(self, args: Sequence[str]) -> None:
+        words = _words(args, "rename", 1, 2)
+        old = words[0] if len(words) == 2 else self.session.chat.id
+        record = self.session.store.rename_chat(old, words[-1])
+        self.out(_("Renamed the chat to {name}.").format(name=record.name))
+
+    def cmd_delete(self, args: Sequence[str]) -> None:
+        (name,) = _words(args, "delete", 1, 1)
+        record = self.session.delete_chat(name)
+        count = len(record.messages)
+        self.out(ngettext("Deleted chat {name} ({n} message).", "Deleted chat {name} ({n} messages).", count).format(
+            name=record.name, n=format_number(count)))
+
+    def cmd_clear(self, args: Sequence[str]) -> None:
+        _words(args, "clear", 0, 0)
+        removed = self.session.clear()
+        self.out(ngettext("Cleared chat {name}: {n} message removed.", "Cleared chat {name}: {n} messages removed.",
+                          removed).format(name=self.session.chat.name, n=format_number(removed)))
+
+    def cmd_show(self, args: Sequence[str]) -> None:
+        (name,) = _words(args, "show", 0, 1) or [None]
+        record = self.session.store.get_chat(name) if name else self.session.chat
+        from .display import show_markdown
+        from .export.transcript import to_markdown
+
+        show_markdown(to_markdown(record))
+
+    # -- providers and settings -----------------------------------------------------------------------------------
+
+    def cmd_providers(self, args: Sequence[str]) -> None:
+        _words(args, "providers", 0, 0)
+        from .providers import list_providers, provider_class
+
+        settings = self.session.settings
+        default, _params = self.session.resolve()
+        for name in list_providers():
+            cls = provider_class(name)
+            source = _("none needed") if not cls.credential_env else settings.credential_source(name, cls.credential_env)
+            mark = "*" if name == default else " "
+            self.out(f"{mark} {name} ({cls.label}) — {_('credentials: {source}').format(source=source)}")
+
+    def cmd_models(self, args: Sequence[str]) -> None:
+        (name,) = _words(args, "models", 0, 1) or [None]
+        name, params = self.session.resolve(name)
+        from .providers import provider_class
+
+        # Asking the server needs credentials; without them the known list is the honest answer (and instant).
+        models = (self.session.provider(name).models() if provider_class(name).configured()
+                  else list(provider_class(name).known_models))
+        for model in models:
+            self.out(f"{'*' if model == params.model else ' '} {model}")
+
+    def cmd_set(self, args: Sequence[str]) -> None:
+        if not args:
+            settings = self.session.settings
+            from .config import SETTING_KEYS
+
+            for key in SETTING_KEYS:
+                value = settings.get(key)
+                self.out(f"{key} = {value if value is not None else '—'}")
+            return
+        changes = []
+        for word in args:
+            key, sep, value = word.partition("=")
+            if not sep:
+                raise UsageError(_("Write settings as KEY=VALUE, e.g. %chat set temperature=0.3"))
+            changes.append((key.strip(), value.strip()))
+        for key, value in changes:
+            stored = self.session.set_default(key, value)
+            self.out(_("Saved {key} = {value}.").format(key=key, value=stored))
+
+    def cmd_templates(self, args: Sequence[str]) -> None:
+        from .templates import BUILTIN, all_templates
+
+        user = dict(self.session.store.get_settings().get("templates") or {})
+        if not args:
+            for name, (title, text) in all_templates(user).items():
+                origin = _("yours") if name in user else _("built-in")
+                first = " ".join(text.split())
+                self.out(f"{name} — {title} ({origin}): {first[:70]}{'…' if len(first) > 70 else ''}")
+            return
+        action, rest = args[0], list(args[1:])
+        if action == "add" and len(rest) >= 2:
+            name, text = rest[0], " ".join(rest[1:])
+            user[name] = text
+            self.session.store.update_settings(templates=user)
+            self.out(_("Saved template {name}.").format(name=name))
+        elif action == "remove" and len(rest) == 1:
+            if rest[0] not in user:
+                builtin = rest[0] in BUILTIN
+                text = _("{name!r} is a built-in template and cannot be removed.") if builtin else _(
+                    "No template of yours is called {name!r} (%chat templates lists them).")
+                raise UsageError(text.format(name=rest[0]))
+            del user[rest[0]]
+            self.session.store.update_settings(templates=user)
+            self.out(_("Removed template {name}.").format(name=rest[0]))
+        else:
+            raise UsageError(_("Usage: %chat templates [add NAME TEXT | remove NAME]"))
+
+    def cmd_usage(self, args: Sequence[str]) -> None:
+        _words(args, "usage", 0, 0)
+        totals = self.session.store.usage_totals()
+        if not totals:
+            self.out(_("No token usage recorded yet."))
+            return
+        for row in totals:
+            tokens = ngettext("{n} token", "{n} tokens", row.total_tokens).format(n=format_number(row.total_tokens))
+            detail = _("{prompt} prompt + {completion} answer").format(
+                prompt=format_number(row.prompt_tokens), completion=format_number(row.completion_tokens))
+            answers = ngettext("{n} answer", "{n} answers", row.messages).format(n=format_number(row.messages))
+            route = " / ".join(p for p in (row.provider, row.model) if p) or "?"
+            self.out(f"{row.day}  {route} — {tokens} ({detail}), {answers}")
+        grand = sum(row.total_tokens for row in totals)
+        self.out(_("Total: {tokens}").format(
+            tokens=ngettext("{n} token", "{n} tokens", grand).format(n=format_number(grand))))
+
+    # -- other faces ----------------------------------------------------------------------------------------------
+
+    def cmd_panel(self, args: Sequence[str]) -> None:
+        (name,) = _words(args, "panel", 0, 1) or [None]
+        try:
+            from .widget import ChatPanel
+        except ImportError:
+            raise UsageError(_("The chat panel is not available in this installation.")) from None
+        from IPython.display import display
+
+        # No name: the panel continues this session's chat, the one %%chat uses.
+        display(ChatPanel(name) if name else ChatPanel(session=self.session))
+
+    def cmd_export(self, args: Sequence[str]) -> None:
+        name, fmt, *path = _words(args, "export", 2, 3)
+        try:
+            from .export import export_chat
+        except ImportError:
+            raise UsageError(_("Export is not available in this installation.")) from None
+        written = export_chat(name, fmt, path[0] if path else ".", store=self.session.store)
+        self.out(_("Exported chat {name} to {path}.").format(name=name, path=written))
+
+    def cmd_help(self, args: Sequence[str]) -> None:
+        from ._magic_args import cell_parser
+
+        self.out(cell_parser().format_help().rstrip())
+        self.out("")
+        for name, (synopsis, about) in SUBCOMMANDS.items():
+            self.out(f"  %chat {name} {synopsis}".rstrip().ljust(44) + _(about))

@@ -1,0 +1,160 @@
+"""`%%chat` and `%chat`: the notebook face of the engine (`ChatSession`).
+
+    %%chat [-p PROVIDER] [-m MODEL] [-c NAME | --new [NAME] | --no-history] [-f markdown|text|code] ...
+    the cell body is the prompt; {name} inserts a notebook variable, {In[3]}/{Out[3]} a cell
+
+    %chat list | new | use | rename | delete | clear | show | providers | models | set | templates | usage
+          | panel | export | help
+
+Defaults for the options come from `%config ChatMagics.*` (this class is a traitlets Configurable, like
+jupysql's SqlMagic), passed to the engine as the call's options when the cell gives none. Importing this module
+stays cheap so that `%load_ext mmchat_jupyter` is: the engine, the renderer, the widget and exports are imported
+on first use.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import Enum, Float, Int, Unicode
+from traitlets.config import Configurable
+
+from ._magic_args import FORMATS, parse_cell_line, split_line
+from .errors import MMChatError
+from .i18n import _
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from .session import ChatSession, Turn
+
+__all__ = ["ChatMagics", "code_of"]
+
+# A fenced code block: the fence, an optional info string, the code, and the same fence closing it.
+_CODE_BLOCK = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n(.*?)^ {0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Our errors as IPython's UsageError: one line, no traceback."""
+    try:
+        yield
+    except MMChatError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def code_of(answer: str) -> str:
+    """The code in an answer: its fenced blocks joined by blank lines, or the whole answer when it has none."""
+    blocks = [match.group(2).rstrip("\n") for match in _CODE_BLOCK.finditer(answer)]
+    return "\n\n".join(blocks) if blocks else answer.strip()
+
+
+@magics_class
+class ChatMagics(Magics, Configurable):
+    """`%%chat` asks the model; `%chat` manages chats and settings. Configurable with `%config ChatMagics.*`."""
+
+    provider = Unicode("", help="Provider for %%chat when the cell gives no -p.").tag(config=True)
+    model = Unicode("", help="Model for %%chat when the cell gives no -m (with the provider above).").tag(config=True)
+    temperature = Float(None, allow_none=True, help="Temperature when the cell gives no -t.").tag(config=True)
+    max_tokens = Int(None, allow_none=True, help="Answer length limit when the cell gives no -n.").tag(config=True)
+    format = Enum(FORMATS, default_value="markdown", help="How answers are shown when the cell gives no -f.").tag(
+        config=True
+    )
+    update_interval = Float(
+        0.1, min=0.05, help="Seconds between display updates while an answer streams (at most 20 a second)."
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, session: ChatSession | None = None, **kwargs: Any) -> None:
+        # Magics registers the instance with shell.configurables (for %config) and takes the shell's config.
+        super().__init__(shell=shell, **kwargs)
+        self._session = session
+
+    @property
+    def session(self) -> ChatSession:
+        """The engine: the kernel's shared session (the panel and `Chat()` use it too), made on first use."""
+        if self._session is None:
+            from .session import default_session
+
+            self._session = default_session()
+        return self._session
+
+    @session.setter
+    def session(self, session: ChatSession) -> None:
+        self._session = session
+
+    # -- %%chat ---------------------------------------------------------------------------------------------------
+
+    @cell_magic("chat")
+    def chat_cell(self, line: str, cell: str) -> None:
+        """Ask the model: the cell body is the prompt (`%chat help` lists the options)."""
+        with user_errors():
+            args = parse_cell_line(line)
+            if args.help:
+                from ._magic_args import cell_parser
+
+                print(cell_parser().format_help().rstrip())
+                return
+            prompt = self._prompt(args, cell)
+            options = self._options(args)
+            session = self.session
+            # Check provider, model and values against settings and policy before anything is written.
+            session.resolve(**options)
+            if args.chat is not None:
+                session.use_chat(args.chat)
+            elif args.new is not None:
+                session.new_chat(args.new or None)
+            from .display import show_answer
+
+            fmt = args.format or self.format
+            turn = show_answer(session, prompt, shell=self.shell, format=fmt, interval=self.update_interval,
+                               **options)
+        self._after(turn, fmt)
+
+    def _prompt(self, args: Namespace, cell: str) -> str:
+        from .interpolate import interpolate
+
+        prompt = interpolate(cell, self.shell.user_ns)
+        if args.template:
+            from .templates import apply_template
+
+            prompt = apply_template(args.template, prompt, self.session.store.get_settings().get("templates"))
+        if not prompt.strip():
+            raise UsageError(_("%%chat: write the question in the cell, below the %%chat line."))
+        return prompt
+
+    def _options(self, args: Namespace) -> dict[str, Any]:
+        """The engine options: the cell's, else the %config defaults (a configured model goes with its provider)."""
+        options: dict[str, Any] = {
+            "provider": args.provider or self.provider or None,
+            "model": args.model or (self.model if not args.provider else None) or None,
+            "temperature": args.temperature if args.temperature is not None else self.temperature,
+            "max_tokens": args.max_tokens if args.max_tokens is not None else self.max_tokens,
+            "system": args.system,
+            "save": not args.no_history,
+            "cache": args.cache,
+        }
+        return options
+
+    def _after(self, turn: Turn, fmt: str) -> None:
+        """Say what went wrong in one line (the partial answer is already shown and saved); insert code."""
+        if turn.error:
+            print(turn.error, file=sys.stderr)
+        elif fmt == "code" and turn.text.strip():
+            self.shell.set_next_input(code_of(turn.text), replace=False)
+
+    # -- %chat ----------------------------------------------------------------------------------------------------
+
+    @line_magic("chat")
+    def chat_line(self, line: str) -> None:
+        """Manage chats and settings: `%chat help` lists the subcommands."""
+        words = split_line(line, "%chat")
+        from ._commands import Commands
+
+        with user_errors():
+            Commands(self.session, self.shell).run(words[0] if words else "help", words[1:])
