@@ -8,6 +8,8 @@ back as `{"access_token": ..., "expires_at": <Unix time in milliseconds>}`.
 transport, same TLS verification, no second client. The steps live in one generator shared by the sync and the
 async flow; the two differ only in how they read the token response and in the lock they hold while fetching.
 The answer itself is never buffered (`requires_response_body` stays false): only the token response is read.
+A refused token request ends the flow with the token response, so the caller maps and retries it like any other
+error response (a 5xx from the OAuth host is retried, a wrong key is an AuthError).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class AccessToken:
 class TokenCache:
     """The one token of a provider, shared by its sync and async calls, and how to get a new one.
 
-    `error` turns a token response that is refused or unreadable into the exception to raise.
+    `unreadable` makes the exception for a 200 token response without a token in it.
     """
 
     def __init__(
@@ -53,14 +55,14 @@ class TokenCache:
         scope: str,
         credentials: Secret | None,
         access_token: Secret | None,
-        error: Callable[[httpx.Response], Exception],
+        unreadable: Callable[[httpx.Response], Exception],
     ) -> None:
         self.auth_url = auth_url
         self.scope = scope
         self.credentials = credentials
         self.token = AccessToken(access_token) if access_token else None
         self.lock = threading.Lock()
-        self._error = error
+        self._unreadable = unreadable
         # An asyncio.Lock belongs to one event loop; the widget and tests may run several.
         self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
@@ -94,15 +96,15 @@ class TokenCache:
         }
         return httpx.Request("POST", self.auth_url, headers=headers, data={"scope": self.scope})
 
-    def accept(self, response: httpx.Response) -> AccessToken:
-        """Cache the token from a read token response; raise the provider's error if there is none."""
+    def accept(self, response: httpx.Response) -> AccessToken | None:
+        """Cache the token from a read token response; None if the OAuth host refused."""
         if response.status_code != 200:
-            raise self._error(response)
+            return None
         try:
             data = response.json()
             value, expires_at = str(data["access_token"]), int(data["expires_at"])
         except (ValueError, KeyError, TypeError):
-            raise self._error(response) from None
+            raise self._unreadable(response) from None
         if expires_at < 10**11:  # seconds, as one documentation example shows: a ms value is 13 digits today
             expires_at *= 1000
         self.token = AccessToken(Secret(value), expires_at)
@@ -139,6 +141,8 @@ class GigaChatAuth(httpx.Auth):
                         response = yield self.tokens.request()
                         response.read()
                         reply = self.tokens.accept(response)
+                if reply is None:
+                    return  # httpx hands the refused token response to the caller
             else:
                 reply = yield step
             try:
@@ -157,6 +161,8 @@ class GigaChatAuth(httpx.Auth):
                         response = yield self.tokens.request()
                         await response.aread()
                         reply = self.tokens.accept(response)
+                if reply is None:
+                    return  # httpx hands the refused token response to the caller
             else:
                 reply = yield step
             try:

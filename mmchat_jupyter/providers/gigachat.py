@@ -103,7 +103,7 @@ class GigaChatProvider(Provider):
             scope=self.scope,
             credentials=self.secret(credentials, "GIGACHAT_CREDENTIALS"),
             access_token=self.secret(access_token, "GIGACHAT_ACCESS_TOKEN"),
-            error=self._token_error,
+            unreadable=self._unreadable_token,
         )
         self._auth = GigaChatAuth(self._tokens)
 
@@ -171,11 +171,12 @@ class GigaChatProvider(Provider):
 
     # -- internals ------------------------------------------------------------------------------------------------
 
-    def _token_error(self, response: httpx.Response) -> errors.ProviderError:
-        if response.status_code == 200:  # a 200 without a token: auth_url points at something else
-            text = _("{label}'s token service at {url} sent no access token: check GIGACHAT_AUTH_URL.")
-            return errors.AuthError(text.format(label=self.label, url=self.auth_url), provider=self.name, status=200)
-        return self.error_from_response(response)
+    def _unreadable_token(self, response: httpx.Response) -> errors.ProviderError:
+        # A 200 without a token: auth_url most likely points at some other service.
+        text = _("{label}'s token service at {url} sent no access token: check GIGACHAT_AUTH_URL.")
+        return errors.AuthError(
+            text.format(label=self.label, url=self.auth_url), provider=self.name, status=response.status_code
+        )
 
 
 class GigaChatParser(SSEParser):

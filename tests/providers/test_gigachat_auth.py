@@ -15,6 +15,7 @@ from mmchat_jupyter.providers._gigachat_auth import GigaChatAuth
 from mmchat_jupyter.providers.gigachat import GigaChatProvider
 from mmchat_jupyter.types import Message
 from tests.fakes.gigachat import CREDENTIALS, OAUTH_PATH, FakeGigaChat
+from tests.fakes.server import Reply
 
 ASK = [Message("user", "Say hello")]
 
@@ -156,6 +157,23 @@ def test_oauth_refusal_is_a_one_line_auth_error(fake, make, settings, status, sa
     )
     assert (error.provider, error.status) == ("gigachat", status)
     assert (fake.token_requests, fake.chat_requests) == (1, 0)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_oauth_host_failing_on_its_side_is_retried_like_the_api(fake, make, asynchronous):
+    provider = make()
+    fake.fail_next(Reply.json(503, {"status": 503, "message": "Service Unavailable"}), path=OAUTH_PATH)
+    answer = asyncio.run(provider.acomplete(ASK)) if asynchronous else provider.complete(ASK)
+    assert answer.text == "Hello!"
+    assert (fake.token_requests, fake.chat_requests) == (2, 1)
+
+
+def test_token_response_without_a_token_points_at_the_auth_url(fake, make):
+    provider = make()
+    fake.fail_next(Reply.json(200, {"tok": "x", "exp": 1}), path=OAUTH_PATH)
+    with pytest.raises(AuthError, match="sent no access token: check GIGACHAT_AUTH_URL") as caught:
+        provider.complete(ASK)
+    assert (caught.value.status, fake.chat_requests) == (200, 0)
 
 
 def test_user_supplied_token_is_trusted_until_refused_then_renewed_with_credentials(fake, make):
