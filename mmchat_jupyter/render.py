@@ -311,6 +311,7 @@ class StreamingRenderer:
             elif self._pos < len(self._text):
                 tail += "\n"
             tail += self._fence + "\n"
-        elif arriving.startswith(("```", "~~~")):  # an opening fence, half here: wait for its line
+        elif arriving and (not arriving[:3].strip("`") or not arriving[:3].strip("~")):
+            # maybe an opening fence, half here: wait for its line rather than flash it as text
             tail = self._text[self._done_end:self._pos]
         return _fragment(tail) if tail else ""
