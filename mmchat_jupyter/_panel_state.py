@@ -1,0 +1,235 @@
+"""What the ChatPanel shows, as plain data for its traits: strings, messages, chat rows, provider choices, and the
+delta encoding of the answer in flight. No widget here, so it is easy to test and keeps widget.py about wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ._format import format_datetime
+from ._throttle import Throttle
+from .config import MMChat
+from .history import HistoryStore, SearchHit
+from .i18n import SUPPORTED, _, ngettext
+from .providers import list_providers, provider_class
+from .render import StreamingRenderer, render_markdown
+from .types import FINISH_CONTENT_FILTER, FINISH_LENGTH, STATUS_ERROR, STATUS_INTERRUPTED, MessageRecord
+
+#: At most one delta per this many seconds (DESIGN.md: about 10 updates/s, hard cap 20); the first goes at once.
+DELTA_INTERVAL = 0.1
+
+#: Language names are shown in their own language, so they are not translated.
+LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
+
+#: Export format -> MIME type of the download.
+EXPORT_MIME = {
+    "md": "text/markdown",
+    "json": "application/json",
+    "ipynb": "application/x-ipynb+json",
+    "txt": "text/plain",
+    "html": "text/html",
+}
+
+
+def ui_strings() -> dict[str, str]:
+    """Every string the front end shows, in the current language (the one catalog is Python's)."""
+    return {
+        "auto": _("auto"),
+        "cancel": _("Cancel"),
+        "chats": _("Chats"),
+        "clear": _("Clear"),
+        "clear_chat": _("Clear chat"),
+        "clear_confirm": _("Remove every message of this chat?"),
+        "copied": _("Copied"),
+        "copy": _("Copy answer (Markdown)"),
+        "copy_code": _("Copy code"),
+        "copy_failed": _("Copy failed: select the text and copy it by hand"),
+        "delete": _("Delete"),
+        "dismiss": _("Dismiss"),
+        "empty": _("Ask anything. Enter sends, Shift+Enter starts a new line."),
+        "lang": _("Language"),
+        "max_tokens": _("Max answer length (tokens)"),
+        "model": _("Model"),
+        "more": _("Export and more"),
+        "new_chat": _("New chat"),
+        "no_chats": _("No chats found"),
+        "placeholder": _("Message…"),
+        "provider": _("Provider"),
+        "regenerate": _("Regenerate answer"),
+        "rename": _("Rename chat"),
+        "save": _("Save"),
+        "save_template": _("Save input as a template"),
+        "search_chats": _("Search chats"),
+        "send": _("Send"),
+        "settings": _("Settings"),
+        "stop": _("Stop"),
+        "system": _("System prompt"),
+        "system_placeholder": _("How the assistant should behave, for every question in this chat"),
+        "temperature": _("Temperature (0–2)"),
+        "template_name": _("Template name"),
+        "templates": _("Templates"),
+        "thinking": _("Waiting for the answer"),
+    }
+
+
+def languages() -> list[dict[str, str]]:
+    return [{"code": code, "label": LANGUAGE_NAMES.get(code, code)} for code in SUPPORTED]
+
+
+def export_formats() -> list[dict[str, str]]:
+    """The formats the export module offers, labelled for the menu."""
+    from .export import FORMATS
+
+    labels = {
+        "md": _("Export as Markdown"),
+        "json": _("Export as JSON"),
+        "ipynb": _("Export as a notebook"),
+        "txt": _("Export as plain text"),
+        "html": _("Export as a web page"),
+    }
+    return [{"id": fmt, "label": labels.get(fmt, fmt)} for fmt in FORMATS]
+
+
+def provider_choices(admin: MMChat) -> list[dict[str, Any]]:
+    """The providers the administrator allows, each with its models; unconfigured ones are labelled so."""
+    choices = []
+    for name in list_providers():
+        if admin.allowed_providers and name not in admin.allowed_providers:
+            continue
+        try:
+            cls = provider_class(name)
+        except Exception:  # a broken third-party plugin must not take the panel down: leave it out
+            continue
+        label = cls.label if cls.configured() else _("{label} (not set up)").format(label=cls.label)
+        models = list(cls.known_models) or [cls.default_model]
+        allowed = admin.allowed_models.get(name)
+        choices.append({"name": name, "label": label, "models": [m for m in models if not allowed or m in allowed]})
+    return choices
+
+
+class MessageViews:
+    """Stored messages as the front end shows them; answer HTML is cached per message and content."""
+
+    def __init__(self) -> None:
+        self._html: dict[str, tuple[str, str]] = {}
+
+    def remember(self, message_id: str, text: str, html: str) -> None:
+        """Cache HTML rendered elsewhere (the streaming renderer's final render) to skip rendering it again."""
+        self._html[message_id] = (text, html)
+
+    def html(self, record: MessageRecord) -> str:
+        cached = self._html.get(record.id)
+        if cached is None or cached[0] != record.content:
+            cached = self._html[record.id] = (record.content, render_markdown(record.content))
+        return cached[1]
+
+    def views(self, records: Iterable[MessageRecord]) -> list[dict[str, Any]]:
+        shown = [r for r in records if r.role in ("user", "assistant")]
+        self._html = {r.id: self._html[r.id] for r in shown if r.id in self._html}  # forget cleared messages
+        return [self.view(record) for record in shown]
+
+    def view(self, record: MessageRecord) -> dict[str, Any]:
+        if record.role == "user":
+            return {"id": record.id, "role": "user", "text": record.content}
+        meta = " · ".join(part for part in (record.provider, record.model) if part)
+        if record.usage and record.usage.get("total_tokens"):
+            count = record.usage["total_tokens"]
+            meta += " · " + ngettext("{n} token", "{n} tokens", count).format(n=count)
+        return {
+            "id": record.id,
+            "role": "assistant",
+            "text": record.content,
+            "html": self.html(record),
+            "status": record.status,
+            "meta": meta,
+            "badge": badge(record),
+            "error": record.error,
+        }
+
+
+def badge(record: MessageRecord) -> str:
+    """The mark on an answer that did not simply complete ("" when it did)."""
+    if record.status == STATUS_INTERRUPTED:
+        return _("Stopped")
+    if record.status == STATUS_ERROR:
+        return _("Failed")
+    if record.finish_reason == FINISH_CONTENT_FILTER:
+        return _("Filtered by the provider")
+    if record.finish_reason == FINISH_LENGTH:
+        return _("Cut at the length limit")
+    return ""
+
+
+def chat_rows(store: HistoryStore, search: str) -> list[dict[str, str]]:
+    """The drawer's rows: every chat, or those whose name or messages contain `search`."""
+    needle = search.strip()
+    rows: dict[str, dict[str, str]] = {}
+    for chat in store.list_chats():
+        if needle.casefold() in chat.name.casefold():
+            detail = ngettext("{n} message", "{n} messages", chat.message_count).format(n=chat.message_count)
+            rows[chat.id] = _row(chat.id, chat.name, f"{detail} · {format_datetime(chat.updated)}")
+    if needle:
+        hits: list[SearchHit] = store.search(needle, limit=200)
+        for hit in hits:
+            rows.setdefault(hit.chat_id, _row(hit.chat_id, hit.chat_name, _snippet(hit.message.content, needle)))
+    return list(rows.values())
+
+
+def _row(chat_id: str, name: str, detail: str) -> dict[str, str]:
+    prompt = _("Delete chat “{name}” and all its messages? This cannot be undone.").format(name=name)
+    return {"id": chat_id, "name": name, "detail": detail, "delete_prompt": prompt}
+
+
+def _snippet(text: str, needle: str, width: int = 60) -> str:
+    """A one-line excerpt of `text` around the first match of `needle`."""
+    flat = " ".join(text.split())
+    at = max(flat.casefold().find(needle.casefold()), 0)
+    start = max(at - width // 3, 0)
+    excerpt = flat[start : start + width]
+    return ("…" if start else "") + excerpt + ("…" if start + width < len(flat) else "")
+
+
+def common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix, by binary search over slice compares (each a C-speed memcmp)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+class AnswerStream:
+    """The answer in flight as throttled `delta` messages: each keeps what the front end already has in common
+    with the new HTML and sends only the rest, so a long answer does not travel whole ten times a second."""
+
+    def __init__(self, turn: int, interval: float = DELTA_INTERVAL) -> None:
+        self.turn = turn
+        self.seq = 0
+        self.renderer = StreamingRenderer()
+        self.throttle = Throttle(interval)
+        self._sent = ""
+
+    def update(self, text: str) -> dict[str, Any] | None:
+        """Take the answer so far; a delta message when one is due, else None."""
+        known = self.renderer.text
+        if text.startswith(known):
+            self.renderer.append(text[len(known) :])  # no render until a delta is due
+        else:
+            self.renderer.replace(text)  # the provider rewrote earlier text (YandexGPT's cumulative stream)
+        return self.delta() if self.throttle.ready() else None
+
+    def delta(self, resend: bool = False) -> dict[str, Any]:
+        """The next delta; `resend` sends the whole HTML (the front end saw a gap)."""
+        html = self.renderer.html
+        keep = 0 if resend else common_prefix(self._sent, html)
+        self.seq += 1
+        self._sent = html
+        return {"type": "delta", "turn": self.turn, "seq": self.seq, "keep": keep, "html": html[keep:]}
+
+    def done(self, status: str) -> dict[str, Any]:
+        self.seq += 1
+        return {"type": "done", "turn": self.turn, "seq": self.seq, "status": status}

@@ -1,0 +1,392 @@
+// ChatPanel front end: plain ESM that anywidget loads from mmchat_jupyter/static/ (no build step, no assets).
+// The wire protocol is written down once, in the docstring of mmchat_jupyter/widget.py; this file mirrors it.
+// Rules: every visible string comes from the `strings` trait; every HTML string comes from Python's sanitizer;
+// user text goes in with textContent only.
+
+const SVG = "http://www.w3.org/2000/svg";
+const ICONS = {
+  chats: "M4 6h16M4 12h16M4 18h16",
+  plus: "M12 5v14M5 12h14",
+  sliders: "M4 7h9M17 7h3M15 5v4M4 17h3M11 17h9M9 15v4",
+  more: "M12 5h.01M12 12h.01M12 19h.01",
+  send: "M12 19V5M6 11l6-6 6 6",
+  stop: "M7 7h10v10H7z",
+  copy: "M9 9h10v10H9zM5 15V5h10",
+  check: "M5 12l5 5L20 7",
+  redo: "M20 12a8 8 0 1 1-2.3-5.7M20 4v4h-4",
+  edit: "M4 20h4L19 9l-4-4L4 16v4z",
+  trash: "M5 7h14M10 7V4h4v3M7 7l1 13h8l1-13",
+  spark: "M12 3v4M12 17v4M3 12h4M17 12h4M6 6l2.5 2.5M15.5 15.5L18 18M18 6l-2.5 2.5M8.5 15.5L6 18",
+  close: "M6 6l12 12M18 6L6 18",
+};
+
+/** Per widget model (keyed by its `_uid` trait): the answer in flight and the views that show it. */
+const models = new Map();
+
+/**
+ * Fold one custom message into the state of the answer in flight. Pure, so `node --test` can check it.
+ * A delta keeps the first `keep` characters of the HTML so far and appends `html`; a delta that does not follow
+ * the last one seen (a gap) gives `null`, and the caller asks Python to resend the whole answer.
+ */
+export function foldStream(stream, msg) {
+  if (msg.type === "delta") {
+    const same = stream !== null && stream.turn === msg.turn;
+    if (same && msg.seq <= stream.seq) return stream;
+    if (msg.keep > 0 && !(same && msg.seq === stream.seq + 1)) return null;
+    const base = same ? stream.html.slice(0, msg.keep) : "";
+    return { turn: msg.turn, seq: msg.seq, html: base + msg.html };
+  }
+  return stream;
+}
+
+/** What a key press in the input box means: "send", "stop", "hold" (swallow it) or null (type as usual). */
+export function keyAction(event, busy) {
+  if (event.isComposing) return null; // an IME's Enter confirms the candidate, it does not send
+  if (event.key === "Escape" && busy) return "stop";
+  if (event.key !== "Enter" || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return null;
+  return busy ? "hold" : "send";
+}
+
+function h(tag, props = {}, ...kids) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "text") el.textContent = value;
+    else if (key === "class") el.className = value;
+    else if (key.includes("-")) el.setAttribute(key, value === true ? "" : value);
+    else el[key] = value;
+  }
+  el.append(...kids.flat().filter((kid) => kid !== null && kid !== undefined && kid !== false));
+  return el;
+}
+
+function icon(name) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // No async clipboard outside secure contexts (a hub served over plain http): the old selection way.
+    const area = h("textarea", { value: text, "aria-hidden": "true", style: "position:fixed;opacity:0" });
+    document.body.append(area);
+    area.select();
+    const ok = document.execCommand("copy");
+    area.remove();
+    return ok;
+  }
+}
+
+function initialize({ model }) {
+  // Subscribed here, at model level, before any view exists: the first delta can never be missed.
+  const entry = { stream: null, views: new Set() };
+  const uid = model.get("_uid");
+  models.set(uid, entry);
+  const onMessage = (msg) => {
+    if (msg.type === "delta") {
+      const next = foldStream(entry.stream, msg);
+      if (next === null) return model.send({ type: "resync" });
+      entry.stream = next;
+    }
+    for (const view of entry.views) view(msg);
+  };
+  model.on("msg:custom", onMessage);
+  return () => {
+    model.off("msg:custom", onMessage);
+    models.delete(uid);
+  };
+}
+
+function render({ model, el }) {
+  const entry = models.get(model.get("_uid"));
+  const viewId = Math.random().toString(36).slice(2);
+  const t = (key) => model.get("strings")[key] ?? key;
+  const ask = (type, fields = {}) => model.send({ type, view: viewId, ...fields });
+  const iconButton = (name, label, onclick, extra = {}) =>
+    h("button", { class: "mmc-icon", type: "button", title: label, "aria-label": label, onclick, ...extra }, icon(name));
+
+  // -- skeleton ---------------------------------------------------------------------------------------------
+  const ui = {};
+  ui.drawerBtn = iconButton("chats", "", () => toggle(ui.drawer, ui.drawerBtn), { "aria-expanded": "false" });
+  ui.title = h("button", { class: "mmc-title", type: "button", onclick: () => renameInline(ui.title, currentChat()) });
+  ui.provider = h("select", { onchange: () => ask("set", { key: "provider", value: ui.provider.value }) });
+  ui.model = h("select", { onchange: () => ask("set", { key: "model", value: ui.model.value }) });
+  ui.sheetBtn = iconButton("sliders", "", () => toggle(ui.sheet, ui.sheetBtn), { "aria-expanded": "false" });
+  ui.moreBtn = iconButton("more", "", () => openMenu(ui.moreBtn, moreItems()), { "aria-haspopup": "menu" });
+  ui.search = h("input", { type: "search", oninput: () => ask("search", { text: ui.search.value }) });
+  ui.newChat = iconButton("plus", "", () => ask("new_chat"));
+  ui.chats = h("ul", { class: "mmc-chats" });
+  ui.drawer = h("aside", { class: "mmc-drawer", hidden: true }, h("div", { class: "mmc-drawer-top" }, ui.search, ui.newChat), ui.chats);
+  ui.sheet = h("section", { class: "mmc-sheet", hidden: true });
+  ui.log = h("div", { class: "mmc-log", role: "log", "aria-live": "polite" });
+  ui.notice = h("div", { class: "mmc-notice", hidden: true, "aria-live": "assertive" });
+  ui.templatesBtn = iconButton("spark", "", () => openMenu(ui.templatesBtn, templateItems()), { "aria-haspopup": "menu" });
+  ui.input = h("textarea", { rows: 1, oninput: () => fitInput(), onkeydown: onKey, onfocus: () => ask("refresh") });
+  ui.send = h("button", { class: "mmc-send mmc-primary", type: "button", onclick: () => (model.get("busy") ? ask("stop") : submit()) });
+  const root = h("div", { class: "mmc", "data-lm-suppress-shortcuts": "true" },
+    h("header", { class: "mmc-head" }, ui.drawerBtn, ui.title, h("div", { class: "mmc-pick" }, ui.provider, ui.model), ui.sheetBtn, ui.moreBtn),
+    h("div", { class: "mmc-main" }, ui.drawer, ui.log, ui.sheet),
+    ui.notice,
+    h("footer", { class: "mmc-compose" }, ui.templatesBtn, ui.input, ui.send));
+  el.replaceChildren(root);
+
+  // -- actions ------------------------------------------------------------------------------------------------
+  function toggle(panel, button) {
+    panel.hidden = !panel.hidden;
+    button.setAttribute("aria-expanded", String(!panel.hidden));
+    if (!panel.hidden) panel.querySelector("input, select, textarea")?.focus();
+  }
+  function submit() {
+    const text = ui.input.value;
+    if (!text.trim()) return;
+    ask("send", { text });
+    ui.input.value = "";
+    fitInput();
+  }
+  function onKey(event) {
+    const action = keyAction(event, model.get("busy"));
+    if (action) event.preventDefault();
+    if (action === "send") submit();
+    if (action === "stop") ask("stop");
+  }
+  function fitInput() {
+    ui.input.style.height = "auto";
+    ui.input.style.height = `${Math.min(ui.input.scrollHeight + 2, 160)}px`;
+    ui.send.disabled = !model.get("busy") && !ui.input.value.trim();
+  }
+  const currentChat = () => model.get("chat");
+  function renameInline(target, chat) {
+    const input = h("input", { value: chat.name, class: "mmc-title", "aria-label": t("rename") });
+    let done = false;
+    const finish = (commit) => {
+      if (done) return;
+      done = true;
+      if (commit && input.value.trim() && input.value !== chat.name) ask("rename_chat", { id: chat.id, name: input.value });
+      input.replaceWith(target);
+      target.focus();
+    };
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === "Escape") (e.preventDefault(), finish(e.key === "Enter"));
+    });
+    input.addEventListener("blur", () => finish(true));
+    target.replaceWith(input);
+    input.select();
+  }
+  function confirmNotice(text, okLabel, onOk, withInput = false) {
+    const field = withInput ? h("input", { "aria-label": text, placeholder: text }) : null;
+    const close = () => renderNotice();
+    const ok = () => {
+      if (withInput && !field.value.trim()) return field.focus();
+      onOk(field?.value);
+      close();
+    };
+    field?.addEventListener("keydown", (e) => e.key === "Enter" && ok());
+    ui.notice.dataset.kind = "confirm";
+    ui.notice.replaceChildren(h("span", { text: withInput ? "" : text }), field,
+      h("button", { type: "button", class: "mmc-primary", text: okLabel, onclick: ok }),
+      h("button", { type: "button", text: t("cancel"), onclick: close }));
+    ui.notice.hidden = false;
+    (field ?? ui.notice.querySelector(".mmc-primary")).focus();
+  }
+  let menu = null;
+  function openMenu(anchor, items) {
+    const wasOpen = menu?.anchor === anchor;
+    closeMenu();
+    if (wasOpen) return;
+    const node = h("div", { class: "mmc-menu", role: "menu" }, items.map((item) => item === "-" ? h("hr") :
+      h("button", { type: "button", role: "menuitem", text: item.label, class: item.danger ? "mmc-danger" : "",
+        title: item.hint ?? item.label, onclick: () => (closeMenu(), item.run()) })));
+    const box = root.getBoundingClientRect(), at = anchor.getBoundingClientRect();
+    const below = at.top - box.top < box.height / 2;
+    Object.assign(node.style, below ? { top: `${at.bottom - box.top + 4}px` } : { bottom: `${box.bottom - at.top + 4}px` },
+      at.left - box.left < box.width / 2 ? { left: `${at.left - box.left}px` } : { right: `${box.right - at.right}px` });
+    root.append(node);
+    menu = { anchor, node };
+    anchor.setAttribute("aria-expanded", "true");
+    node.querySelector("button")?.focus();
+    node.addEventListener("keydown", (e) => {
+      const buttons = [...node.querySelectorAll("button")], i = buttons.indexOf(document.activeElement);
+      if (e.key === "Escape") (closeMenu(), anchor.focus());
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        buttons[(i + (e.key === "ArrowDown" ? 1 : buttons.length - 1)) % buttons.length].focus();
+      }
+    });
+  }
+  function closeMenu() {
+    if (!menu) return;
+    menu.node.remove();
+    menu.anchor.setAttribute("aria-expanded", "false");
+    menu = null;
+  }
+  const onOutside = (e) => menu && !menu.node.contains(e.target) && !menu.anchor.contains(e.target) && closeMenu();
+  document.addEventListener("pointerdown", onOutside, true);
+  function moreItems() {
+    const exports = model.get("export_formats").map((f) => ({ label: f.label, run: () => ask("export", { format: f.id }) }));
+    return [...exports, "-", { label: t("clear_chat"), danger: true,
+      run: () => confirmNotice(t("clear_confirm"), t("clear"), () => ask("clear")) }];
+  }
+  function templateItems() {
+    const items = model.get("templates").map((tpl) => ({ label: tpl.title, hint: tpl.text,
+      run: () => ask("template", { name: tpl.name, text: ui.input.value }) }));
+    if (!ui.input.value.trim()) return items;
+    return [...items, "-", { label: t("save_template"),
+      run: () => confirmNotice(t("template_name"), t("save"), (name) => ask("save_template", { name, text: ui.input.value }), true) }];
+  }
+
+  // -- rendering from traits ----------------------------------------------------------------------------------
+  function renderStrings() {
+    for (const [el, key] of [[ui.drawerBtn, "chats"], [ui.sheetBtn, "settings"], [ui.moreBtn, "more"],
+      [ui.newChat, "new_chat"], [ui.templatesBtn, "templates"], [ui.provider, "provider"], [ui.model, "model"]]) {
+      el.title = t(key);
+      el.setAttribute("aria-label", t(key));
+    }
+    ui.search.placeholder = t("search_chats");
+    ui.input.placeholder = t("placeholder");
+    ui.input.setAttribute("aria-label", t("placeholder"));
+    ui.title.title = t("rename");
+  }
+  function renderHead() {
+    const chat = currentChat(), settings = model.get("settings"), locked = model.get("locked");
+    ui.title.textContent = chat.name;
+    ui.provider.replaceChildren(...model.get("providers").map((p) =>
+      h("option", { value: p.name, text: p.label, selected: p.name === settings.provider })));
+    const models = model.get("providers").find((p) => p.name === settings.provider)?.models ?? [];
+    const names = models.includes(settings.model) ? models : [settings.model, ...models];
+    ui.model.replaceChildren(...names.map((m) => h("option", { value: m, text: m, selected: m === settings.model })));
+    ui.provider.disabled = locked.includes("provider");
+    ui.model.disabled = locked.includes("model");
+    renderSheet();
+  }
+  function renderSheet() {
+    const settings = model.get("settings"), locked = model.get("locked");
+    const field = (key, control) => h("label", {}, t(key), Object.assign(control, { disabled: locked.includes(key),
+      onchange: () => ask("set", { key, value: control.value }) }));
+    const number = (key, attrs) => h("input", { type: "number", value: settings[key] ?? "", placeholder: t("auto"), ...attrs });
+    const lang = h("select", {}, ...model.get("languages").map((l) =>
+      h("option", { value: l.code, text: l.label, selected: l.code === settings.lang })));
+    ui.sheet.replaceChildren(
+      field("temperature", number("temperature", { min: 0, max: 2, step: 0.1 })),
+      field("max_tokens", number("max_tokens", { min: 1, step: 1 })),
+      field("system", h("textarea", { value: settings.system ?? "", placeholder: t("system_placeholder"), rows: 3 })),
+      field("lang", lang));
+  }
+  function renderChats() {
+    const current = currentChat().id;
+    const rows = model.get("chats").map((chat) => {
+      const name = h("button", { type: "button", onclick: () => ask("use_chat", { id: chat.id }) },
+        h("span", { class: "mmc-chat-name", text: chat.name }), h("span", { class: "mmc-chat-detail", text: chat.detail }));
+      return h("li", { "aria-current": String(chat.id === current) }, name,
+        iconButton("edit", t("rename"), () => renameInline(name, chat)),
+        iconButton("trash", t("delete"), () => confirmNotice(chat.delete_prompt, t("delete"), () => ask("delete_chat", { id: chat.id }))));
+    });
+    ui.chats.replaceChildren(...(rows.length ? rows : [h("li", { class: "mmc-muted", text: t("no_chats") })]));
+  }
+  function decorateCode(body) {
+    for (const pre of body.querySelectorAll("pre")) {
+      const button = iconButton("copy", t("copy_code"), () => flash(button, copyText(pre.textContent)));
+      const holder = pre.parentElement.classList.contains("highlight") ? pre.parentElement : pre;
+      const wrap = h("div", { class: "mmc-code" });
+      holder.replaceWith(wrap);
+      wrap.append(holder, button);
+    }
+    return body;
+  }
+  async function flash(button, copied) {
+    const ok = await copied;
+    button.replaceChildren(icon(ok ? "check" : "close"));
+    button.title = ok ? t("copied") : t("copy_failed");
+    setTimeout(() => button.replaceChildren(icon("copy")), 1500);
+  }
+  function messageNode(msg, last) {
+    if (msg.role === "user") return h("div", { class: "mmc-msg mmc-user", text: msg.text });
+    const body = decorateCode(h("div", { class: "mmc-body", innerHTML: msg.html }));
+    const busy = model.get("busy");
+    return h("div", { class: "mmc-msg mmc-assistant", "data-status": msg.status }, body,
+      h("div", { class: "mmc-foot" }, h("span", { class: "mmc-meta", text: msg.meta }),
+        msg.badge && h("span", { class: "mmc-badge", text: msg.badge, title: msg.error ?? "" }),
+        iconButton("copy", t("copy"), (e) => flash(e.currentTarget, copyText(msg.text))),
+        last && iconButton("redo", t("regenerate"), () => ask("regenerate"), { disabled: busy })));
+  }
+  let bubble = null;
+  function renderLog() {
+    const messages = model.get("messages");
+    const lastAnswer = messages.findLastIndex((m) => m.role === "assistant");
+    const nodes = messages.map((m, i) => messageNode(m, i === lastAnswer && i === messages.length - 1));
+    bubble = model.get("pending").turn === undefined ? null : h("div", { class: "mmc-msg mmc-assistant mmc-streaming" },
+      h("div", { class: "mmc-body" }));
+    ui.log.replaceChildren(...nodes, bubble ?? (nodes.length ? null : h("div", { class: "mmc-empty", text: t("empty") })));
+    renderStream();
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
+  function renderStream() {
+    if (!bubble) return;
+    const stream = entry.stream, turn = model.get("pending").turn;
+    const body = bubble.firstChild;
+    if (stream?.turn === turn) body.innerHTML = stream.html;
+    else body.replaceChildren(h("span", { class: "mmc-dots", role: "status", "aria-label": t("thinking") }, h("i"), h("i"), h("i")));
+  }
+  function renderBusy() {
+    const busy = model.get("busy");
+    ui.send.replaceChildren(icon(busy ? "stop" : "send"));
+    ui.send.classList.toggle("mmc-stopping", busy);
+    ui.send.title = t(busy ? "stop" : "send");
+    ui.send.setAttribute("aria-label", t(busy ? "stop" : "send"));
+    fitInput();
+  }
+  function renderNotice() {
+    const error = model.get("error");
+    ui.notice.hidden = !error;
+    ui.notice.dataset.kind = "error";
+    ui.notice.replaceChildren(h("span", { text: error, title: error, role: "alert" }),
+      iconButton("close", t("dismiss"), () => ask("dismiss")));
+  }
+  function renderAll() {
+    renderStrings();
+    renderHead();
+    renderChats();
+    renderLog();
+    renderBusy();
+    renderNotice();
+  }
+
+  const onStream = (msg) => {
+    if (msg.view && msg.view !== viewId) return; // a reply meant for another view of the same panel
+    if (msg.type === "delta") {
+      const stick = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
+      renderStream();
+      if (stick) ui.log.scrollTop = ui.log.scrollHeight;
+    } else if (msg.type === "fill") {
+      ui.input.value = msg.text;
+      fitInput();
+      ui.input.focus();
+    } else if (msg.type === "download") {
+      const url = URL.createObjectURL(new Blob([msg.content], { type: msg.mime }));
+      h("a", { href: url, download: msg.filename }).click();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    }
+  };
+  entry.views.add(onStream);
+  const listeners = [["strings", renderAll], ["chat", renderHead], ["settings", renderHead], ["providers", renderHead],
+    ["locked", renderHead], ["languages", renderSheet], ["chats", renderChats], ["messages", renderLog],
+    ["pending", renderLog], ["busy", renderBusy], ["error", renderNotice]];
+  for (const [name, fn] of listeners) model.on(`change:${name}`, fn);
+  renderAll();
+  root.dataset.ready = "1";
+  return () => {
+    entry.views.delete(onStream);
+    for (const [name, fn] of listeners) model.off(`change:${name}`, fn);
+    document.removeEventListener("pointerdown", onOutside, true);
+  };
+}
+
+export default { initialize, render };
