@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Enum, Float, Int, Unicode
 from traitlets.config import Configurable
 
@@ -90,6 +90,8 @@ class ChatMagics(Magics, Configurable):
 
     # -- %%chat ---------------------------------------------------------------------------------------------------
 
+    # IPython would fill {x} and $x in the line itself; templates and system prompts contain braces of their own.
+    @no_var_expand
     @cell_magic("chat")
     def chat_cell(self, line: str, cell: str) -> None:
         """Ask the model: the cell body is the prompt (`%chat help` lists the options)."""
@@ -150,6 +152,7 @@ class ChatMagics(Magics, Configurable):
 
     # -- %chat ----------------------------------------------------------------------------------------------------
 
+    @no_var_expand
     @line_magic("chat")
     def chat_line(self, line: str) -> None:
         """Manage chats and settings: `%chat help` lists the subcommands."""
