@@ -213,11 +213,11 @@ def _usage(data: Any) -> Usage | None:
     if not isinstance(data, dict):
         return None
     # total_tokens is what is billed: GigaChat has already taken precached_prompt_tokens off it.
-    return Usage(
-        int(data.get("prompt_tokens") or 0),
-        int(data.get("completion_tokens") or 0),
-        int(data.get("total_tokens") or 0),
-    )
+    try:
+        counts = [int(data.get(key) or 0) for key in ("prompt_tokens", "completion_tokens", "total_tokens")]
+    except (TypeError, ValueError):
+        raise MalformedStream(f"usage is not a set of counts: {str(data)[:80]}") from None
+    return Usage(*counts)
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
