@@ -157,7 +157,7 @@ class Commands:
             changes.append((key.strip(), value.strip()))
         for key, value in changes:
             stored = self.session.set_default(key, value)
-            self.out(_("Saved {key} = {value}.").format(key=key, value=stored))
+            self.out(_("Saved: {key} = {value}").format(key=key, value=stored))
 
     def cmd_templates(self, args: Sequence[str]) -> None:
         from .templates import BUILTIN, all_templates

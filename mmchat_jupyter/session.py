@@ -116,9 +116,9 @@ class ChatSession:
         """Persist a default (`%chat set`, panel controls); checked against the administrator's policy."""
         settings = self.settings
         value = settings.check_user_change(key, value)
-        self.store.update_settings(**{key: value})
         if key == "lang":
-            self.apply_language()
+            set_language(value)  # checked before it is saved: a stored bad language would break every new session
+        self.store.update_settings(**{key: value})
         return value
 
     def resolve(self, provider: str | None = None, **options: Any) -> tuple[str, GenerationParams]:
