@@ -36,12 +36,12 @@ STREAM = "derived/yandex_native_test_run_stream.SYNTH_FROM_GRPC.ndjson"
 UNARY = "derived/yandex_native_test_run.SYNTH_FROM_GRPC.ndjson"
 #: Real REST frames (2026) quoted in provider-protocols.md §2.5: Cyrillic, so reads split mid-character.
 CYRILLIC = (
-    '{"result":{"alternatives":[{"message":{"role":"assistant","text":"Один"},"status":"ALTERNATIVE_STATUS_PARTIAL"}],'
-    '"usage":{"inputTextTokens":"15","completionTokens":"1","totalTokens":"16","completionTokensDetails":'
-    '{"reasoningTokens":"0"}},"modelVersion":"09.02.2025"}}\n'
+    '{"result":{"alternatives":[{"message":{"role":"assistant","text":"Один"},'
+    '"status":"ALTERNATIVE_STATUS_PARTIAL"}],"usage":{"inputTextTokens":"15","completionTokens":"1",'
+    '"totalTokens":"16","completionTokensDetails":{"reasoningTokens":"0"}},"modelVersion":"09.02.2025"}}\n'
     '{"result":{"alternatives":[{"message":{"role":"assistant","text":"Один, два, три, четыре, пять."},'
-    '"status":"ALTERNATIVE_STATUS_FINAL"}],"usage":{"inputTextTokens":"15","completionTokens":"10","totalTokens":"25",'
-    '"completionTokensDetails":{"reasoningTokens":"0"}},"modelVersion":"09.02.2025"}}\n'
+    '"status":"ALTERNATIVE_STATUS_FINAL"}],"usage":{"inputTextTokens":"15","completionTokens":"10",'
+    '"totalTokens":"25","completionTokensDetails":{"reasoningTokens":"0"}},"modelVersion":"09.02.2025"}}\n'
 ).encode()
 
 
