@@ -1,4 +1,5 @@
-"""YandexGPT's native API: request building, the cumulative NDJSON stream, and faults over real sockets."""
+"""YandexGPT's native API: request building, sync/async parity and faults over real sockets (the parser alone:
+test_yandexgpt_stream.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from mmchat_jupyter.errors import (
     StreamError,
 )
 from mmchat_jupyter.providers import get_provider
-from mmchat_jupyter.providers._parsing import BodyParser, ErrorEvent, MalformedStream
+from mmchat_jupyter.providers._parsing import BodyParser
 from mmchat_jupyter.providers.yandexgpt import YandexGPTProvider, YandexStreamParser
 from mmchat_jupyter.types import Chunk, Completion, GenerationParams, Message, Usage
 from tests.fakes.server import trickle_transports
@@ -33,7 +34,6 @@ FOLDER = "b1gtestfolder"
 PROMPT = [Message("system", "Be brief."), Message("user", "Tell me about platypuses")]
 MODES = ["sync", "async"]
 STREAM = "derived/yandex_native_test_run_stream.SYNTH_FROM_GRPC.ndjson"
-UNARY = "derived/yandex_native_test_run.SYNTH_FROM_GRPC.ndjson"
 #: Real REST frames (2026) quoted in provider-protocols.md §2.5: Cyrillic, so reads split mid-character.
 CYRILLIC = (
     '{"result":{"alternatives":[{"message":{"role":"assistant","text":"Один"},'
@@ -83,14 +83,10 @@ def total(chunks: list[Chunk]) -> Completion:
     return answer
 
 
-def parse(*lines: str) -> list[Chunk]:
-    parser = YandexStreamParser()
-    return [chunk for line in lines for chunk in parser.feed_line(line)] + parser.finish()
-
-
-def message(text: str, status: str = "PARTIAL", **usage: str) -> str:
-    alternative = {"message": {"role": "assistant", "text": text}, "status": f"ALTERNATIVE_STATUS_{status}"}
-    return json.dumps({"result": {"alternatives": [alternative], "usage": usage, "modelVersion": "09.02.2025"}})
+def parse(body: bytes) -> list[Chunk]:
+    """The chunks of a whole body fed at once: what every way of splitting it must give."""
+    parser = BodyParser(YandexStreamParser())
+    return parser.feed(body) + parser.finish()
 
 
 def check_error(exc: ProviderError, *, status, request_id, partial: str = "") -> None:
@@ -189,84 +185,6 @@ def test_class_attributes():
     assert "YANDEX_FOLDER_ID" in YandexGPTProvider.auth_hint
 
 
-# -- the stream parser (no I/O) --------------------------------------------------------------------------------
-
-
-def test_recorded_stream_becomes_deltas(recorded):
-    texts = texts_of(recorded)
-    chunks = parse(*recorded.decode().splitlines())
-    assert len(chunks) == len(texts) == 21
-    assert not any(c.replace for c in chunks) and all(c.text for c in chunks)
-    assert "".join(c.text for c in chunks) == texts[-1]
-    assert [c.finish_reason for c in chunks] == [None] * 20 + ["stop"]
-    assert [c.usage for c in chunks] == [None] * 20 + [Usage(26, 317, 343)]
-
-
-def test_unary_answer_is_one_final_chunk(fixtures_dir):
-    (line,) = (fixtures_dir / UNARY).read_text().splitlines()
-    assert parse(line) == [Chunk("Hi there! How are you?", usage=Usage(15, 8, 23), finish_reason="stop")]
-
-
-def test_repeated_text_yields_nothing():
-    assert parse(message("Hi"), message("Hi"), message("Hi there", "FINAL")) == [
-        Chunk("Hi"),
-        Chunk(" there", usage=Usage(), finish_reason="stop"),
-    ]
-
-
-def test_revised_prefix_replaces_the_text():
-    chunks = parse(message("Helo"), message("Hello, wor"), message("Hello, world!", "FINAL"))
-    assert chunks[:2] == [Chunk("Helo"), Chunk("Hello, wor", replace=True)]
-    assert total(chunks).text == "Hello, world!"
-
-
-def test_content_filter_replaces_the_text_with_the_refusal():
-    chunks = parse(message("Here is how to"), message("Here is how to behave.", "CONTENT_FILTER"))
-    assert chunks[-1] == Chunk("Here is how to behave.", usage=Usage(), finish_reason="content_filter", replace=True)
-
-
-@pytest.mark.parametrize(
-    "status, reason", [("FINAL", "stop"), ("TRUNCATED_FINAL", "length"), ("TOOL_CALLS", "tool_calls")]
-)
-def test_final_statuses(status, reason):
-    (chunk,) = parse(message("", status, inputTextTokens="3", completionTokens="4", totalTokens="7"))
-    assert (chunk.finish_reason, chunk.usage) == (reason, Usage(3, 4, 7))
-
-
-def test_stream_without_a_final_status_was_cut():
-    parser = YandexStreamParser()
-    parser.feed_line(message("Partial"))
-    with pytest.raises(MalformedStream, match="final"):
-        parser.finish()
-
-
-@pytest.mark.parametrize(
-    "error, status",
-    [
-        ({"grpcCode": 8, "httpCode": 429, "message": "quota", "httpStatus": "Too Many Requests", "details": []}, 429),
-        ({"grpcCode": 16, "message": "quota"}, 401),
-        ("boom", 500),
-    ],
-)
-def test_error_line_is_an_error_event(error, status):
-    with pytest.raises(ErrorEvent) as info:
-        parse(message("Partial"), json.dumps({"error": error}))
-    assert info.value.status == status
-
-
-def test_blank_lines_crlf_and_back_to_back_objects():
-    body = (message("A") + "\r\n\r\n" + message("AB") + message("ABC", "FINAL") + "\n").encode()
-    parser = BodyParser(YandexStreamParser())
-    chunks = parser.feed(body) + parser.finish()
-    assert total(chunks).text == "ABC" and chunks[-1].finish_reason == "stop"
-
-
-@pytest.mark.parametrize("line", ["[1, 2]", '{"result": {}}', '{"result": {"alternatives": []}}', "{not json"])
-def test_unexpected_lines_are_malformed(line):
-    with pytest.raises(MalformedStream):
-        YandexStreamParser().feed_line(line)
-
-
 # -- parity: sync and async, however the body is split ---------------------------------------------------------
 
 
@@ -274,7 +192,7 @@ def test_recorded_stream_sync_and_async_agree(server, recorded):
     server.replay(recorded)
     provider = make(server)
     sync, async_ = run(provider, "sync"), run(provider, "async")
-    assert sync == async_ == parse(*recorded.decode().splitlines())
+    assert sync == async_ == parse(recorded)
     assert total(sync).text == texts_of(recorded)[-1]
 
 
@@ -289,14 +207,14 @@ def test_one_byte_reads_give_the_same_chunks(body_name, recorded):
         transport=sync_transport,
         async_transport=async_transport,
     )
-    expected = parse(*body.decode().splitlines())
+    expected = parse(body)
     assert run(provider, "sync") == run(provider, "async") == expected
 
 
 def test_small_writes_over_a_socket(server, recorded):
     server.replay(recorded, piece=7)
     provider = make(server)
-    assert run(provider, "sync") == run(provider, "async") == parse(*recorded.decode().splitlines())
+    assert run(provider, "sync") == run(provider, "async") == parse(recorded)
 
 
 # -- over the wire ---------------------------------------------------------------------------------------------
