@@ -103,27 +103,36 @@ def chunked(draw, text: str) -> list[str]:
 # recursion limit): do it now, not inside a Hypothesis example, which would warn about the changed limit.
 render_markdown("```nosuchlang\nx\n```")
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def stream(chunks: list[str]) -> StreamingRenderer:
+def ends_with_half_fence(text: str) -> bool:
+    start = text[max(text.rfind("\n"), text.rfind("\r")) + 1:][:3]
+    return bool(start) and (not start.strip("`") or not start.strip("~"))
+
+
+def stream(chunks: list[str], every: int = 3) -> StreamingRenderer:
+    """Append the chunks, rendering after every `every`-th one as a throttled display would."""
     renderer = StreamingRenderer()
-    for chunk in chunks:
-        renderer.feed(chunk)
+    for index, chunk in enumerate(chunks):
+        renderer.append(chunk)
+        if index % every == 0:
+            renderer.html
     return renderer
 
 
 # --- equivalence -------------------------------------------------------------------------------------------------
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=300)
 @given(st.data())
 def test_streamed_html_equals_one_shot_render(data):
     text = data.draw(document())
     renderer = stream(data.draw(chunked(text)))
     assert renderer.text == text
     expected = render_markdown(text)
-    assert renderer.html == expected  # before finish(): the cached blocks plus the tail already agree
+    if not ends_with_half_fence(text):  # which the streaming view hides until its line is complete
+        assert renderer.html == expected  # before finish(): the cached blocks plus the tail already agree
     assert renderer.finish() == expected
 
 

@@ -1,0 +1,166 @@
+"""render_markdown, pygments_css and Throttle: what a normal answer looks like once rendered."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mmchat_jupyter.render import Throttle, pygments_css, render_markdown
+
+PYTHON_ANSWER = """Here is the function:
+
+```python
+def greet(name: str) -> str:
+    return f"Hello, {name}!"
+```
+"""
+
+
+def test_output_is_one_wrapper_div():
+    html = render_markdown("Hello")
+    assert html == '<div class="mmchat-md"><p>Hello</p></div>'
+
+
+def test_python_code_is_highlighted_with_classes():
+    html = render_markdown(PYTHON_ANSWER)
+    assert '<div class="highlight"><pre><code class="language-python">' in html
+    assert '<span class="k">def</span>' in html
+    assert '<span class="nf">greet</span>' in html
+    assert "style=" not in html
+
+
+def test_code_language_alias_and_tilde_fences():
+    html = render_markdown("~~~js\nlet x = 1;\n~~~")
+    assert 'class="language-js"' in html and '<span class="kd">let</span>' in html
+
+
+@pytest.mark.parametrize("fence", ["```", "```nosuchlang"])
+def test_unknown_or_missing_language_is_plain_escaped_code(fence):
+    html = render_markdown(f"{fence}\nimport os\nif a < b: pass\n```")
+    assert "<span" not in html  # no guessing: plain text
+    assert "import os\nif a &lt; b: pass" in html
+    assert '<div class="highlight"><pre><code class="language-' in html
+
+
+def test_indented_code_block_is_plain_code():
+    html = render_markdown("Text:\n\n    x = <1>\n")
+    assert "<pre><code" in html and "x = &lt;1&gt;" in html
+
+
+def test_tables_render_with_align_attributes():
+    html = render_markdown("| Name | Qty |\n|:-----|----:|\n| яблоко | 3 |\n")
+    assert "<table>" in html and "<thead>" in html and "<tbody>" in html
+    assert '<th align="left">Name</th>' in html
+    assert '<td align="right">3</td>' in html
+
+
+def test_lists_render():
+    html = render_markdown("- one\n- two\n\n1. first\n2. second\n\n    more\n")
+    assert "<ul>\n<li>one</li>\n<li>two</li>\n</ul>" in html
+    assert "<ol>\n<li>first</li>\n<li>\n<p>second</p>\n<p>more</p>\n</li>\n</ol>" in html
+    assert '<ol start="3">' in render_markdown("3. third\n4. fourth")  # sane_lists keeps the start number
+
+
+def test_headings_and_inline_formatting():
+    html = render_markdown("# Title\n\n## Sub\n\n###### Six\n\n**bold** *em* `code`\n\n---\n\n> quoted")
+    for fragment in ("<h1>Title</h1>", "<h2>Sub</h2>", "<h6>Six</h6>", "<strong>bold</strong>", "<em>em</em>",
+                     "<code>code</code>", "<hr>", "<blockquote>"):
+        assert fragment in html
+
+
+def test_cyrillic_round_trips():
+    text = "Привет, мир! Ёлка, щука, ъ — «кавычки»."
+    assert render_markdown(text) == f'<div class="mmchat-md"><p>{text}</p></div>'
+
+
+def test_no_nl2br_single_newline_stays_in_the_paragraph():
+    assert render_markdown("one\ntwo") == '<div class="mmchat-md"><p>one\ntwo</p></div>'
+    assert "<br>" in render_markdown("one  \ntwo")  # Markdown's own hard break still works
+
+
+def test_links_get_rel_and_target():
+    html = render_markdown("[site](https://example.com/a?b=1&c=2 \"Title\") and <https://example.org>")
+    assert ('<a href="https://example.com/a?b=1&amp;c=2" title="Title" target="_blank" '
+            'rel="noopener noreferrer nofollow">site</a>') in html
+    assert 'href="https://example.org"' in html
+
+
+def test_mailto_autolink_survives():
+    assert 'href="mailto:me@example.com"' in render_markdown("<me@example.com>")
+
+
+def test_reference_links_resolve():
+    html = render_markdown("See [docs][d].\n\n[d]: https://example.com/docs")
+    assert 'href="https://example.com/docs"' in html
+
+
+def test_images_become_links():
+    html = render_markdown("![a chart](https://example.com/chart.png)")
+    assert "<img" not in html
+    assert '<a href="https://example.com/chart.png" target="_blank" rel="noopener noreferrer nofollow">a chart</a>' in html
+
+
+def test_raw_html_is_text():
+    assert render_markdown("1 < 2 and <b>x</b>") == '<div class="mmchat-md"><p>1 &lt; 2 and &lt;b&gt;x&lt;/b&gt;</p></div>'
+
+
+def test_entities_still_work():
+    assert render_markdown("&copy; &amp;") == '<div class="mmchat-md"><p>© &amp;</p></div>'
+
+
+def test_pygments_css_is_scoped_for_light_and_dark():
+    css = pygments_css()
+    lines = [line for line in css.splitlines() if line.strip()]
+    assert all(line.startswith((".mmchat-md .highlight", '[data-jp-theme-light="false"] .mmchat-md .highlight'))
+               for line in lines)
+    assert ".mmchat-md .highlight .k {" in css
+    assert '[data-jp-theme-light="false"] .mmchat-md .highlight .k {' in css
+    assert "url(" not in css and "@import" not in css
+    assert pygments_css("friendly", "dracula") != css
+
+
+def test_pygments_css_unknown_style():
+    from pygments.util import ClassNotFound
+
+    with pytest.raises(ClassNotFound):
+        pygments_css("no-such-style")
+
+
+# --- Throttle ----------------------------------------------------------------------------------------------------
+
+
+def test_throttle_first_at_once_then_at_most_every_interval():
+    throttle = Throttle(0.125)  # binary fractions: no rounding in the arithmetic below
+    assert throttle.ready(now=100.0)
+    assert not throttle.ready(now=100.0625)
+    assert not throttle.ready(now=100.124)
+    assert throttle.ready(now=100.125)
+    assert not throttle.ready(now=100.2)
+    assert throttle.ready(now=100.5)
+
+
+def test_throttle_rate_under_a_chunk_flood():
+    throttle = Throttle(0.1)
+    sent = sum(throttle.ready(now=i / 200) for i in range(200 * 10))  # 200 chunks/s for 10 s
+    assert 95 <= sent <= 101
+
+
+def test_throttle_uses_the_monotonic_clock_by_default():
+    throttle = Throttle(60)
+    assert throttle.ready()
+    assert not throttle.ready()
+
+
+def test_throttle_rejects_negative_interval():
+    with pytest.raises(ValueError):
+        Throttle(-1)
+
+
+@pytest.mark.parametrize("module", ["mmchat_jupyter", "mmchat_jupyter._throttle"])
+def test_renderer_is_not_imported_with_the_package_or_the_throttle(module):
+    heavy = "{'mmchat_jupyter.render', 'markdown', 'nh3'}"
+    code = f"import sys, {module}; print(sorted({heavy} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
