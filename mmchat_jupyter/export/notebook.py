@@ -33,6 +33,11 @@ def quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+def option(flag: str, value: str) -> str:
+    """A short option and its value; a value that looks like an option is attached (`-c-x`) so argparse takes it."""
+    return f"{flag}{quote(value)}" if value.startswith("-") else f"{flag} {quote(value)}"
+
+
 def escape_prompt(prompt: str) -> str:
     """The cell body that `%%chat` turns back into `prompt`: braces doubled so no placeholder is filled in."""
     return prompt.replace("{", "{{").replace("}", "}}")
@@ -40,11 +45,11 @@ def escape_prompt(prompt: str) -> str:
 
 def chat_cell_source(chat_name: str, prompt: str, answer: MessageRecord | None) -> str:
     """`%%chat` with the chat, provider and model options, then the escaped prompt."""
-    options = ["-c", quote(chat_name)]
+    options = [option("-c", chat_name)]
     if answer is not None and answer.provider:
-        options += ["-p", quote(answer.provider)]
+        options.append(option("-p", answer.provider))
         if answer.model:
-            options += ["-m", quote(answer.model)]
+            options.append(option("-m", answer.model))
     return f"%%chat {' '.join(options)}\n{escape_prompt(prompt)}"
 
 
@@ -83,13 +88,14 @@ def to_notebook(chat: ChatRecord) -> str:
     ]
     if chat.meta.get("system"):
         intro.append(_("The chat's system prompt is kept in history, not in this notebook."))
-    cells = [new_markdown_cell("\n\n".join(intro)), new_code_cell("%load_ext mmchat_jupyter")]
-    for question, answer in turns(chat):
+    # Cell ids are numbered rather than random, so exporting the same chat twice gives the same file.
+    cells = [new_markdown_cell("\n\n".join(intro), id="title"), new_code_cell("%load_ext mmchat_jupyter", id="setup")]
+    for n, (question, answer) in enumerate(turns(chat), 1):
         if question is None:
             # An answer with no question before it cannot be asked again: show it as text.
-            cells.append(new_markdown_cell(answer.content))
+            cells.append(new_markdown_cell(answer.content, id=f"turn-{n}"))
             continue
-        cell = new_code_cell(chat_cell_source(chat.name, question.content, answer))
+        cell = new_code_cell(chat_cell_source(chat.name, question.content, answer), id=f"turn-{n}")
         if answer is not None:
             cell.outputs.append(answer_output(answer))
         cells.append(cell)

@@ -59,8 +59,8 @@ def test_the_document_has_a_format_and_version(tmp_path):
     assert "Отчёт" in export_chat(golden_chat(), "json")  # readable UTF-8, not \u escapes
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=st.text(), name=st.text(min_size=1, max_size=40).filter(lambda s: s.strip().isprintable()))
+@settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.text(), name=st.text(min_size=1, max_size=40).filter(lambda s: s.strip() and s.isprintable()))
 def test_any_text_round_trips(content, name, store, tmp_path):
     original = chat(name, [question(0, content)])
     path = tmp_path / "any.json"
