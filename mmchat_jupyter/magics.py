@@ -121,7 +121,9 @@ class ChatMagics(Magics, Configurable):
     def _prompt(self, args: Namespace, cell: str) -> str:
         from .interpolate import interpolate
 
-        prompt = interpolate(cell, self.shell.user_ns)
+        # IPython ends every cell body with a newline of its own; the prompt is what was typed.
+        body = cell[:-1] if cell.endswith("\n") else cell
+        prompt = interpolate(body, self.shell.user_ns)
         if args.template:
             from .templates import apply_template
 
