@@ -81,13 +81,13 @@ def test_token_request_is_what_the_oauth_host_expects(fake, make):
 
 
 def test_token_near_expiry_is_replaced_before_use():
-    # A 60.5 s token is usable for 0.5 s: after that it is within the 60 s safety margin.
-    with FakeGigaChat(token_lifetime=60.5) as fake:
+    # A 61 s token is usable for 1 s: after that it is within the 60 s safety margin.
+    with FakeGigaChat(token_lifetime=61) as fake:
         provider = GigaChatProvider(**fake.settings())
         provider.complete(ASK)
         provider.complete(ASK)
         assert fake.token_requests == 1
-        time.sleep(0.6)
+        time.sleep(1.05)
         provider.complete(ASK)
         provider.close()
     assert fake.token_requests == 2
@@ -174,6 +174,20 @@ def test_token_response_without_a_token_points_at_the_auth_url(fake, make):
     with pytest.raises(AuthError, match="sent no access token: check GIGACHAT_AUTH_URL") as caught:
         provider.complete(ASK)
     assert (caught.value.status, fake.chat_requests) == (200, 0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "form", "expected"),
+    [
+        ({"Authorization": "Bearer x", "RqUID": str(uuid.uuid4())}, {"scope": "GIGACHAT_API_PERS"}, 4),
+        ({"Authorization": f"Basic {CREDENTIALS}"}, {"scope": "GIGACHAT_API_PERS"}, 4),
+        ({"Authorization": f"Basic {CREDENTIALS}", "RqUID": str(uuid.uuid4())}, {}, 5),
+    ],
+)
+def test_fake_oauth_host_refuses_malformed_token_requests(fake, headers, form, expected):
+    response = httpx.post(fake.url + OAUTH_PATH, headers=headers, data=form)
+    assert (response.status_code, response.json()["code"]) == (400, expected)
+    assert fake.tokens == {}
 
 
 def test_user_supplied_token_is_trusted_until_refused_then_renewed_with_credentials(fake, make):
