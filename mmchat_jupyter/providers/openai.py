@@ -48,7 +48,7 @@ class OpenAIProvider(Provider):
     """
 
     name = "openai"
-    label = "OpenAI-compatible"
+    label = "OpenAI API"
     default_model = "gpt-4o-mini"
     known_models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1")
     auth_hint = N_("check OPENAI_API_KEY and OPENAI_BASE_URL")
@@ -151,7 +151,7 @@ class OpenAIStreamParser(SSEParser):
             choice = next((c for c in payload.get("choices") or () if c.get("index", 0) == 0), {})
             text = (choice.get("delta") or {}).get("content") or ""
             finish = choice.get("finish_reason")
-        except AttributeError:
+        except (AttributeError, TypeError):
             raise MalformedStream(f"unexpected chunk {str(payload)[:80]}") from None
         if finish == "function_call":  # the pre-tools name of the same thing
             finish = FINISH_TOOL_CALLS

@@ -164,10 +164,10 @@ class YandexStreamParser(StreamParser):
         result = payload.get("result", payload)
         try:
             alternative = result["alternatives"][0]
-        except (KeyError, IndexError, TypeError):
-            raise MalformedStream(f"no alternatives in {json.dumps(payload, ensure_ascii=False)[:80]}") from None
-        text = (alternative.get("message") or {}).get("text") or ""
-        finish = FINISH_REASONS.get(alternative.get("status", ""))
+            text = (alternative.get("message") or {}).get("text") or ""
+            finish = FINISH_REASONS.get(alternative.get("status", ""))
+        except (AttributeError, KeyError, IndexError, TypeError):
+            raise MalformedStream(f"no answer in {json.dumps(payload, ensure_ascii=False)[:80]}") from None
         usage = _usage(result.get("usage")) if finish else None
         previous, self.text = self.text, text
         if finish:
@@ -199,8 +199,10 @@ def _objects(line: str) -> Iterator[Any]:
 def _error_event(error: Any) -> ErrorEvent:
     if not isinstance(error, dict):
         return ErrorEvent(500, str(error))
-    status = error.get("httpCode") or _GRPC_TO_HTTP.get(error.get("grpcCode"), 500)
-    return ErrorEvent(int(status), str(error.get("message") or ""))
+    status = error.get("httpCode")
+    if not isinstance(status, int):
+        status = _GRPC_TO_HTTP.get(error.get("grpcCode"), 500)
+    return ErrorEvent(status, str(error.get("message") or ""))
 
 
 def _usage(data: Any) -> Usage | None:

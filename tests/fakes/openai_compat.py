@@ -156,8 +156,8 @@ class FakeOpenAI(FakeServer):
 
     def answer_texts(self, prompt: str, max_tokens: Any) -> tuple[list[str], str]:
         """The successive whole texts of the answer to `prompt`, and how it ends; one text stands for a token."""
-        texts, finish = self._texts or list(itertools.accumulate(["You said: ", prompt])), self._finish
-        texts = texts or [""]
+        texts = list(itertools.accumulate(["You said: ", prompt])) if self._texts is None else self._texts
+        texts, finish = texts or [""], self._finish
         if max_tokens is not None and int(max_tokens) < len(texts):
             texts, finish = texts[: int(max_tokens)], "length"
         return texts, finish
@@ -221,7 +221,7 @@ class FakeOpenAI(FakeServer):
         usage = {"prompt_tokens": count_words(body["messages"], "content"), "completion_tokens": len(texts)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         if not body.get("stream"):
-            message = {"role": "assistant", "content": texts[-1] if texts else ""}
+            message = {"role": "assistant", "content": texts[-1]}
             payload = {**self._envelope(body, "chat.completion"), "usage": usage}
             payload["choices"] = [{"index": 0, "message": message, "finish_reason": finish}]
             return Reply.json(200, payload)

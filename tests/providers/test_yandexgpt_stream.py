@@ -88,7 +88,8 @@ def test_stream_without_a_final_status_was_cut():
     "error, status",
     [
         ({"grpcCode": 8, "httpCode": 429, "message": "quota", "httpStatus": "Too Many Requests", "details": []}, 429),
-        ({"grpcCode": 16, "message": "quota"}, 401),
+        ({"grpcCode": 16, "message": "expired"}, 401),
+        ({"grpcCode": 2, "httpCode": "?", "message": "odd"}, 500),
         ("boom", 500),
     ],
 )
@@ -105,7 +106,9 @@ def test_blank_lines_crlf_and_back_to_back_objects():
     assert total(chunks) == "ABC" and chunks[-1].finish_reason == "stop"
 
 
-@pytest.mark.parametrize("line", ["[1, 2]", '{"result": {}}', '{"result": {"alternatives": []}}', "{not json"])
+@pytest.mark.parametrize(
+    "line", ["[1, 2]", '{"result": {}}', '{"result": {"alternatives": []}}', '{"result": {"alternatives": [7]}}', "{x"]
+)
 def test_unexpected_lines_are_malformed(line):
     with pytest.raises(MalformedStream):
         YandexStreamParser().feed_line(line)
