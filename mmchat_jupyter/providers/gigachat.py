@@ -228,9 +228,7 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-def _verify(
-    ca_bundle_file: str | os.PathLike[str] | None, verify_ssl_certs: bool | str | None, default: Any
-) -> Any:
+def _verify(ca_bundle_file: str | os.PathLike[str] | None, verify_ssl_certs: bool | str | None, default: Any) -> Any:
     """The httpx `verify` for both hosts: the CA bundle, else False if verification is off, else `default`."""
     path = ca_bundle_file or os.environ.get("GIGACHAT_CA_BUNDLE_FILE")
     if path:

@@ -1,11 +1,10 @@
-"""The GigaChat provider: settings, requests, the recorded streams, the fault matrix and TLS with a CA bundle."""
+"""The GigaChat provider: settings, requests, the recorded streams, the fault matrix and models."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -168,8 +167,13 @@ def test_fake_enforces_the_system_message_rule_the_provider_satisfies(fake, make
 
 @pytest.mark.parametrize(
     ("reason", "ours"),
-    [("stop", "stop"), ("length", "length"), ("blacklist", "content_filter"), ("function_call", "tool_calls"),
-     ("error", "error")],
+    [
+        ("stop", "stop"),
+        ("length", "length"),
+        ("blacklist", "content_filter"),
+        ("function_call", "tool_calls"),
+        ("error", "error"),
+    ],
 )
 def test_finish_reasons(reason, ours):
     event = {"choices": [{"delta": {"content": ""}, "index": 0, "finish_reason": reason}], "object": "chat.completion"}
@@ -370,86 +374,3 @@ def test_models_lists_chat_models_from_the_server(fake, make, fixtures_dir):
     assert provider.models() == ["GigaChat:v1.2.19.2"]  # the 2023 list has no "type"
     fake.fail_next(Reply.json(500, {"status": 500, "message": "Internal Server Error"}))
     assert provider.models() == list(GigaChatProvider.known_models)
-
-
-# -- TLS --------------------------------------------------------------------------------------------------------------
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own root, like a private CA: (cert.pem, key.pem)."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mmchat test root")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    usage = dict.fromkeys(["content_commitment", "key_encipherment", "data_encipherment", "key_agreement"], False)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, encipher_only=False,
-                          decipher_only=False, **usage),
-            True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
-@pytest.fixture
-def tls_fake(tmp_path):
-    import ssl
-
-    cert, key = _self_signed(tmp_path)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    with FakeGigaChat(ssl_context=context) as server:
-        yield server, cert
-
-
-def test_ca_bundle_from_the_environment_verifies_both_hosts(tls_fake, monkeypatch):
-    fake, cert = tls_fake
-    assert fake.url.startswith("https://127.0.0.1:")
-    monkeypatch.setenv("GIGACHAT_CA_BUNDLE_FILE", str(cert))
-    provider = GigaChatProvider(**fake.settings())
-    sync, asynchronous = both(provider)
-    assert sync.text == asynchronous.text == "Hello!"
-    assert (fake.token_requests, fake.chat_requests) == (1, 2)
-
-
-def test_default_verification_fails_with_a_hint_and_no_retries(tls_fake):
-    fake, _ = tls_fake
-    provider = GigaChatProvider(**fake.settings(backoff=5))  # a retry would show as a 5 s wait
-    started = time.monotonic()
-    with pytest.raises(errors.ProviderConnectionError) as caught:
-        provider.complete(ASK)
-    assert time.monotonic() - started < 2
-    assert one_line(caught.value) and "GIGACHAT_CA_BUNDLE_FILE" in str(caught.value)
-    assert fake.requests == []
-
-
-def test_verification_can_be_turned_off(tls_fake, monkeypatch):
-    fake, _ = tls_fake
-    monkeypatch.setenv("GIGACHAT_VERIFY_SSL_CERTS", "false")
-    assert GigaChatProvider(**fake.settings()).complete(ASK).text == "Hello!"

@@ -1,16 +1,20 @@
-"""GigaChat's OAuth token flow, against the loopback fake over real sockets."""
+"""Getting in to GigaChat: the OAuth token flow, and TLS with a custom CA for both hosts (real sockets)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
+import ssl
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 
-from mmchat_jupyter.errors import AuthError
+from mmchat_jupyter.errors import AuthError, ProviderConnectionError
 from mmchat_jupyter.providers._gigachat_auth import GigaChatAuth
 from mmchat_jupyter.providers.gigachat import GigaChatProvider
 from mmchat_jupyter.types import Message
@@ -250,3 +254,87 @@ def test_credentials_and_tokens_never_show(fake, make):
 
 def test_auth_flow_never_buffers_the_answer():
     assert GigaChatAuth.requires_response_body is False
+
+
+# -- TLS --------------------------------------------------------------------------------------------------------------
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own root, like a private CA: (cert.pem, key.pem)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mmchat test root")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    usage = dict.fromkeys(["content_commitment", "key_encipherment", "data_encipherment", "key_agreement"], False)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+                **usage,
+            ),
+            True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_fake(tmp_path):
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with FakeGigaChat(ssl_context=context) as server:
+        yield server, cert
+
+
+def test_ca_bundle_from_the_environment_verifies_both_hosts(tls_fake, monkeypatch):
+    fake, cert = tls_fake
+    assert fake.url.startswith("https://127.0.0.1:")
+    monkeypatch.setenv("GIGACHAT_CA_BUNDLE_FILE", str(cert))
+    provider = GigaChatProvider(**fake.settings())
+    sync, asynchronous = provider.complete(ASK), asyncio.run(provider.acomplete(ASK))
+    assert sync.text == asynchronous.text == "Hello!"
+    assert (fake.token_requests, fake.chat_requests) == (1, 2)
+
+
+def test_default_verification_fails_with_a_hint_and_no_retries(tls_fake):
+    fake, _ = tls_fake
+    provider = GigaChatProvider(**fake.settings(backoff=5))  # a retry would show as a 5 s wait
+    started = time.monotonic()
+    with pytest.raises(ProviderConnectionError) as caught:
+        provider.complete(ASK)
+    assert time.monotonic() - started < 2
+    assert "\n" not in str(caught.value) and "GIGACHAT_CA_BUNDLE_FILE" in str(caught.value)
+    assert fake.requests == []
+
+
+def test_verification_can_be_turned_off(tls_fake, monkeypatch):
+    fake, _ = tls_fake
+    monkeypatch.setenv("GIGACHAT_VERIFY_SSL_CERTS", "false")
+    assert GigaChatProvider(**fake.settings()).complete(ASK).text == "Hello!"
