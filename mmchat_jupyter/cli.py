@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -50,8 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # `mmchat list | head`: the reader left; say nothing, and keep Python from complaining at exit.
-        sys.stdout = None  # type: ignore[assignment]
+        # `mmchat list | head`: the reader left. Say nothing, and point stdout at /dev/null so that Python's
+        # flush at exit does not complain (the recipe in the `signal` module's documentation).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 
@@ -122,9 +124,9 @@ def print_json(data: Any, out: TextIO) -> None:
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO, right: Sequence[int] = ()) -> None:
     """Columns padded to their widest cell; the column numbers in `right` are right-aligned (numbers)."""
-    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
-        cells = [str(cell).rjust(w) if i in right else str(cell).ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        cells = [cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
         out.write("  ".join(cells).rstrip() + "\n")
 
 
@@ -155,11 +157,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     from .export import export_chat
 
-    chat = open_store().get_chat(args.name)
-    if args.json:
-        out.write(export_chat(chat, "json"))
-    else:
-        out.write(export_chat(chat, "txt"))
+    out.write(export_chat(open_store().get_chat(args.name), "json" if args.json else "txt"))
     return 0
 
 
@@ -254,7 +252,8 @@ def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
     if not rows:
         out.write(_("No token usage recorded yet.") + "\n")
         return 0
-    headers = [args.by.upper(), _("ANSWERS"), _("PROMPT"), _("ANSWER"), _("TOTAL")]
+    group = {"provider": _("PROVIDER"), "model": _("MODEL"), "day": _("DAY")}[args.by]
+    headers = [group, _("ANSWERS"), _("PROMPT"), _("ANSWER"), _("TOTAL")]
     table = [
         [" · ".join(str(row[k]) for k in row if k not in USAGE_COUNTS and row[k]) or "-",
          *(format_number(row[name]) for name in USAGE_COUNTS)]

@@ -15,10 +15,14 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import MMChatError
 from .i18n import _, ngettext
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .providers import Provider
 
 #: Seconds to wait for a provider's server: enough for a slow proxy, short enough for a command people wait on.
 PROBE_TIMEOUT = 3.0
@@ -38,7 +42,7 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
 
 def diagnose() -> dict[str, Any]:
     """The whole report as plain data (what `--json` prints)."""
-    from .config import Settings, load_admin_config
+    from .config import MMChat, Settings, load_admin_config
     from .history import HistoryStore
 
     history: dict[str, Any]
@@ -49,56 +53,60 @@ def diagnose() -> dict[str, Any]:
         history = check_history(store)
     except MMChatError as exc:
         history = {"root": None, "ok": False, "problems": [exc.message]}
-    settings = Settings(load_admin_config(), user_settings, os.environ)
-    providers = check_providers(settings)
-    ok = history["ok"] and all(p["reachable"] is not False for p in providers)
-    return {"ok": ok, "providers": providers, "history": history, "versions": versions()}
+    config: dict[str, Any] = {"ok": True, "problems": []}
+    try:
+        admin = load_admin_config()
+    except MMChatError as exc:  # a broken admin file: report it, and check the providers without it
+        admin, config = MMChat(), {"ok": False, "problems": [exc.message]}
+    providers = check_providers(Settings(admin, user_settings, os.environ))
+    ok = history["ok"] and config["ok"] and all(p["reachable"] is not False for p in providers)
+    return {"ok": ok, "providers": providers, "history": history, "config": config, "versions": versions()}
 
 
-def check_providers(settings: Any) -> list[dict[str, Any]]:
-    """One row per provider; the configured ones are probed in parallel."""
+def check_providers(settings: Settings) -> list[dict[str, Any]]:
+    """One row per provider; the configured ones are probed, all at once."""
     from .config import SECRET_SETTINGS
     from .providers import list_providers, provider_class
 
-    rows = []
+    rows: list[dict[str, Any]] = []
+    probes: list[tuple[dict[str, Any], Provider]] = []
     for name in list_providers():
         row: dict[str, Any] = {"name": name, "configured": False, "credentials": None, "base_url": None,
                                "reachable": None, "detail": None}
+        rows.append(row)
         try:
             cls = provider_class(name)
             admin_keys = settings.admin.provider_settings.get(name, {})
             row["configured"] = cls.configured(os.environ) or any(k in SECRET_SETTINGS for k in admin_keys)
             row["credentials"] = (
-                _("none needed") if name == OFFLINE else settings.credential_source(name, cls.credential_env)
+                settings.credential_source(name, cls.credential_env) if cls.credential_env else _("none needed")
             )
             if row["configured"]:
-                row["provider"] = cls(**settings.provider_settings(name))
-                row["base_url"] = row["provider"].base_url
+                provider = cls(**settings.provider_settings(name))
+                row["base_url"] = provider.base_url
+                probes.append((row, provider))
         except Exception as exc:  # a broken plugin or setting is a finding, not a crash of the doctor
             row["detail"] = _one_line(exc)
             row["reachable"] = False if row["configured"] else None
-        rows.append(row)
-    with ThreadPoolExecutor(max_workers=max(1, len(rows))) as pool:
-        list(pool.map(_probe, rows))
+    with ThreadPoolExecutor(max_workers=max(1, len(probes))) as pool:
+        results = pool.map(probe, [provider for _row, provider in probes])
+        for (row, _provider), (reachable, detail) in zip(probes, results):
+            row["reachable"], row["detail"] = reachable, detail
     return rows
 
 
-def _probe(row: dict[str, Any]) -> None:
-    """Fill in `reachable` and `detail` for a configured provider (echo is always there: it is offline)."""
-    provider = row.pop("provider", None)
-    if provider is None:
-        return
-    if row["name"] == OFFLINE:
-        row["reachable"], row["detail"] = True, _("offline")
-        return
+def probe(provider: Provider) -> tuple[bool, str]:
+    """Whether the provider's server answers at all, and how; the offline echo provider always does."""
+    if provider.name == OFFLINE:
+        return True, _("offline")
     import httpx
 
     try:
         with httpx.Client(timeout=PROBE_TIMEOUT, verify=provider.verify) as client:
-            response = client.get(provider.base_url or "")
-        row["reachable"], row["detail"] = True, f"HTTP {response.status_code}"
+            response = client.get(provider.base_url)
     except (httpx.HTTPError, ValueError, OSError) as exc:
-        row["reachable"], row["detail"] = False, _one_line(exc) or type(exc).__name__
+        return False, _one_line(exc) or type(exc).__name__
+    return True, f"HTTP {response.status_code}"
 
 
 def check_history(store: Any) -> dict[str, Any]:
@@ -107,7 +115,8 @@ def check_history(store: Any) -> dict[str, Any]:
     problems: list[str] = []
     mode = stat.S_IMODE(root.stat().st_mode) if root.exists() else None
     if mode is not None and mode & 0o077:
-        problems.append(_("{path} can be read by other users (mode {mode:o}): chmod 700 it.").format(path=root, mode=mode))
+        text = _("{path} can be read by other users (mode {mode:o}): chmod 700 it.")
+        problems.append(text.format(path=root, mode=mode))
     if root.exists() and not os.access(root, os.W_OK):
         problems.append(_("{path} is not writable: new answers cannot be saved.").format(path=root))
     found = store.problems()
@@ -156,6 +165,8 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
         text = _("{root} (mode {mode}), {chats}").format(root=history["root"], mode=history["mode"] or "-", chats=chats)
         out.write(f"  {mark}  {text}\n")
     for problem in history["problems"]:
+        out.write(f"  {no}  {problem}\n")
+    for problem in report["config"]["problems"]:
         out.write(f"  {no}  {problem}\n")
     out.write(_("Versions") + "\n")
     for package, version in report["versions"].items():

@@ -87,7 +87,9 @@ def shapes() -> dict[str, ChatRecord]:
             answer(1, "Всё хорошо: ёжик, Ёлка, 漢字, עברית.", provider="gigachat", model="GigaChat"),
         ], system="Отвечай по-русски."),
         "code": chat("code fences", [question(0, "Show code with {braces}"), answer(1, CODE)]),
-        "tables": chat("tables", [question(0, "Сравни цены"), answer(1, TABLE, provider="gigachat", model="GigaChat-2")]),
+        "tables": chat("tables", [
+            question(0, "Сравни цены"), answer(1, TABLE, provider="gigachat", model="GigaChat-2"),
+        ]),
     }
 
 
