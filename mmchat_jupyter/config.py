@@ -34,7 +34,7 @@ import copy
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode
@@ -236,7 +236,8 @@ class Settings:
 
     admin: MMChat
     user: Mapping[str, Any]
-    env: Mapping[str, str]
+    #: Left out of the repr: the environment holds the keys, and a repr can end up in a notebook's output.
+    env: Mapping[str, str] = field(repr=False)
 
     def get(self, key: str, explicit: Any = None) -> Any:
         """The value of a generation setting, explicit call value first (see the module docstring)."""

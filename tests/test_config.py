@@ -174,7 +174,8 @@ def test_credential_source_names_the_origin_never_the_value() -> None:
     for s, expected in cases:
         source = s.credential_source("yandexgpt", env_vars)
         assert source == expected
-        assert ADMIN_KEY not in source and USER_KEY not in source
+        for shown in (source, repr(s), repr(s.admin)):
+            assert ADMIN_KEY not in shown and USER_KEY not in shown
 
 
 # -- reading configuration files ---------------------------------------------------------------------------------
