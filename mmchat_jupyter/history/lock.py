@@ -22,9 +22,9 @@ from ..errors import HistoryError
 from ..i18n import _
 from .paths import FILE_MODE
 
-#: How often a waiting process retries the lock. Holds last about a millisecond, so filelock's default 50 ms
-#: would mostly be spent asleep while the lock is free.
-POLL_INTERVAL = 0.002
+#: How often a waiting process retries the lock (filelock polls). A hold lasts one small file write, a few ms,
+#: so filelock's default 50 ms would mostly be spent asleep while the lock is free; much less burns CPU.
+POLL_INTERVAL = 0.005
 
 
 class StoreLock:

@@ -311,15 +311,39 @@ class HistoryStore:
     @contextmanager
     def _open(self, chat: ChatRef) -> Iterator[ChatFile]:
         """The chat's file, read once and written once (if changed) when the block ends; under the lock."""
-        path = self.layout.chat_path(self._resolve(chat))
-        try:
-            with ChatFile(path).transaction() as file:
-                file.header()  # refuse a file without a valid header before changing anything in it
-                yield file
-        except FileNotFoundError as exc:
-            if exc.args and exc.args[0] == path:
-                raise self._not_found(chat if isinstance(chat, str) else chat.name) from None
-            raise
+        for chat_id, expected_name in self._candidates(chat):
+            file = ChatFile(self.layout.chat_path(chat_id))
+            with file.transaction():
+                try:
+                    # Validates the file before anything changes it, and checks an id guessed from a name.
+                    header = file.header()
+                except FileNotFoundError:
+                    continue
+                if expected_name is None or header["name"] == expected_name:
+                    yield file
+                    return
+        raise self._not_found(chat.name if isinstance(chat, ChatRecord) else chat)
+
+    def _candidates(self, chat: ChatRef) -> Iterator[tuple[str, str | None]]:
+        """Ids the chat may have, each with the name its file must show (None when the id is certain).
+
+        A name is first looked up in the index as last saved, without the refresh that stats every chat: appends
+        by name stay as cheap as appends by id. A rename in another kernel can make that guess wrong, which the
+        file's header shows; only then is the index refreshed.
+        """
+        if isinstance(chat, ChatRecord):
+            yield chat.id, None
+            return
+        if not isinstance(chat, str):
+            raise TypeError(f"a chat is a ChatRecord, an id or a name, not {type(chat).__name__}")
+        if is_id(chat) and self.layout.chat_path(chat).exists():
+            yield chat, None
+            return
+        name = chat.strip()
+        for entry in self._index.saved().values():
+            if entry.get("name") == name:
+                yield entry["id"], name
+        yield self._resolve(chat), None
 
     def _not_found(self, chat: str) -> ChatNotFound:
         return ChatNotFound(
