@@ -64,6 +64,13 @@ for path in {paths!r}:
 print(json.dumps(tried))
 """
 
+REPRS = """\
+from mmchat_jupyter.session import default_session
+session = default_session()
+provider = session.provider("yandexgpt")
+print(repr(session.settings), repr(provider), provider.api_key, sep="\\n")
+"""
+
 DOCTOR = """\
 import subprocess, sys
 done = subprocess.run([sys.executable, "-m", "mmchat_jupyter.cli", "doctor"], capture_output=True, text=True)
@@ -98,6 +105,7 @@ def run_user_steps(kernel: Kernel, name: str, run: UserRun) -> None:
         "set_locked": "%chat set provider=echo",
         "cell_locked": "%%chat -p echo\nLet me use another provider",
         "ceiling": "%chat set max_tokens=5000",
+        "reprs": REPRS,
         "doctor": DOCTOR,
         "chats": CHATS,
     }
@@ -241,6 +249,7 @@ def test_no_admin_key_in_anything_a_user_sees(scenario: Scenario) -> None:
     for name in USERS:
         run = scenario.users[name]
         assert run.received
+        assert "Secret('***')" in run.results["reprs"].stdout, run.results["reprs"].text
         for raw in run.received:  # every message the kernel sent back: outputs, errors, status
             for secret in SECRETS:
                 assert secret not in raw, f"{name}: key in {raw[:300]}"
