@@ -17,6 +17,7 @@ from IPython.core.displaypub import DisplayPublisher
 from IPython.display import display
 
 from ._format import format_number, format_seconds
+from ._sanitize import CODE_BLOCK_CLASS
 from .i18n import _, ngettext
 from .render import StreamingRenderer, Throttle, pygments_css, render_markdown
 from .types import FINISH_CONTENT_FILTER, FINISH_LENGTH, STATUS_ERROR, STATUS_INTERRUPTED
@@ -40,8 +41,10 @@ _CSS = """
 """
 
 
-def _style() -> str:
-    return f"<style>{pygments_css()}{_CSS}</style>"
+def _with_style(body: str) -> str:
+    """`body` after our CSS; the Pygments colours (~13 KB, saved with every output) only when it has code."""
+    highlight = pygments_css() if f'class="{CODE_BLOCK_CLASS}"' in body else ""
+    return f"<style>{highlight}{_CSS}</style>{body}"
 
 
 def live_updates(shell: Any) -> bool:
@@ -60,7 +63,7 @@ class AnswerView:
         self._handle = None
         if live_updates(shell):
             loading = _("Waiting for the answer…")
-            bundle = {"text/html": f'{_style()}<div class="mmchat-loading">{html.escape(loading)}</div>',
+            bundle = {"text/html": _with_style(f'<div class="mmchat-loading">{html.escape(loading)}</div>'),
                       "text/plain": loading}
             self._handle = display(bundle, raw=True, display_id=True)
 
@@ -101,7 +104,7 @@ class AnswerView:
             body = self._renderer.finish() if final is not None else self._renderer.html
         if final is not None:
             body += f'<div class="mmchat-footer">{footer_html(final)}</div>'
-        return _style() + body
+        return _with_style(body)
 
 
 def footer_parts(turn: Turn) -> tuple[list[str], list[str]]:
@@ -163,4 +166,4 @@ def show_answer(
 
 def show_markdown(text: str) -> None:
     """Show Markdown we wrote ourselves (listings, transcripts) rendered, with the same CSS as answers."""
-    display({"text/html": _style() + render_markdown(text), "text/markdown": text, "text/plain": text}, raw=True)
+    display({"text/html": _with_style(render_markdown(text)), "text/markdown": text, "text/plain": text}, raw=True)

@@ -77,3 +77,15 @@ def test_dropped_stream_shows_and_saves_the_partial_answer(shell, magics, wired)
     assert shown.startswith("one") and "four" not in shown
     answer = magics.session.chat.messages[-1]
     assert (answer.content, answer.status) == (shown, "error")
+
+
+def test_code_is_highlighted_and_can_become_the_next_cell(shell, wired):
+    _yandex, _giga, openai = wired
+    openai.script(["Here:\n\n```python\n", "def f(x):\n", "    return x\n", "```\n"])
+    shell.rl_next_input = None
+    ran = run(shell, "%%chat -p openai -f code\nwrite f")
+    html = ran.final["text/html"]
+    assert 'class="highlight"' in html and ".mmchat-md .highlight" in html  # the Pygments CSS comes with code
+    assert shell.rl_next_input == "def f(x):\n    return x"
+    plain = run(shell, "%%chat\nno code here").final["text/html"]
+    assert ".highlight" not in plain  # ... and only with code
