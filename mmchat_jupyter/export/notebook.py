@@ -7,7 +7,8 @@
 
 Each cell pins the provider and model that answered, so running it again takes the same route. Prompts are
 escaped so that the magic hands the provider exactly the text that was asked: `{`/`}` are doubled (`%%chat`
-fills in `{name}` placeholders), and the chat name is quoted for the magic's option parser.
+fills in `{name}` placeholders), a final newline is doubled (the magic drops the one IPython adds), and the chat
+name is quoted for the magic's option parser (which takes its line verbatim, so `$` and `{` need nothing).
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ def chat_cell_source(chat_name: str, prompt: str, answer: MessageRecord | None) 
         options.append(option("-p", answer.provider))
         if answer.model:
             options.append(option("-m", answer.model))
-    return f"%%chat {' '.join(options)}\n{escape_prompt(prompt)}"
+    # The magic drops the one newline IPython ends every cell body with; a prompt that ends with a newline of
+    # its own needs a second one to keep it.
+    ending = "\n" if prompt.endswith("\n") else ""
+    return f"%%chat {' '.join(options)}\n{escape_prompt(prompt)}{ending}"
 
 
 def turns(chat: ChatRecord) -> list[tuple[MessageRecord | None, MessageRecord | None]]:

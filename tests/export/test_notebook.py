@@ -62,8 +62,8 @@ def test_failed_and_interrupted_answers_say_so():
     assert "Error: YandexGPT failed on its side" in error["text/markdown"]
     interrupted = read(shapes()["interrupted"]).cells[2].outputs[0].data["text/plain"]
     assert interrupted.endswith("[Interrupted: the answer is incomplete.]")
-    unanswered = read(chat("x", [question(0, "never answered\n")])).cells[2]
-    assert unanswered.outputs == [] and unanswered.source == "%%chat -c x\nnever answered\n"
+    unanswered = read(chat("x", [question(0, "never answered")])).cells[2]
+    assert unanswered.outputs == [] and unanswered.source == "%%chat -c x\nnever answered"
 
 
 @pytest.mark.parametrize("name", ["экспорт тест", 'say "hi"', "back\\slash", "it's", "a  b", "-dash", "%%chat"])
@@ -79,24 +79,22 @@ def _unchanged_by_ipython(prompt: str) -> bool:
 
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1))
-def test_a_rerun_cell_asks_exactly_the_stored_prompt(text, shell):  # noqa: F811
-    # %%chat prompts end with the newline IPython adds to every cell; that is the form history holds them in.
-    prompt = text if text.endswith("\n") else text + "\n"
+@given(prompt=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1))
+def test_a_rerun_cell_asks_exactly_the_stored_prompt(prompt, shell):  # noqa: F811
     assume(prompt.strip() and _unchanged_by_ipython(prompt))
-    shell.user_ns.update(x=1, name="NAME")  # placeholders that would be filled in if not escaped
-    record = chat("prop", [question(0, prompt), answer(1, "ok", provider="echo", model="echo-1")])
-    source = read(record).cells[2].source
-    ran = run(shell, source)
+    # Placeholders that would be filled in, in the prompt or the chat name, if they were not escaped.
+    shell.user_ns.update(x=1, name="NAME")
+    record = chat("prop {x} $name", [question(0, prompt), answer(1, "ok", provider="echo", model="echo-1")])
+    ran = run(shell, read(record).cells[2].source)
     assert ran.error is None, ran.stderr
-    asked = [m for m in HistoryStore().get_chat("prop").messages if m.role == "user"]
+    asked = [m for m in HistoryStore().get_chat("prop {x} $name").messages if m.role == "user"]
     assert asked[-1].content == prompt
 
 
 PROMPTS = [
-    "Explain {x} and {{x}} and {In[1]} — “кавычки”, `code`, $HOME\n",
+    "Explain {x} and {{x}} and {In[1]} — “кавычки”, `code`, $HOME",
     "Сколько будет {2+2}? Ответь одной строкой.\n",
-    "Refactor:\n\n```python\nd = {'a': {1, 2}}\nprint(f\"{d!r}\")\n```\n\n  trailing spaces  \n",
+    "Refactor:\n\n```python\nd = {'a': {1, 2}}\nprint(f\"{d!r}\")\n```\n\n  trailing spaces  ",
 ]
 
 
@@ -104,7 +102,7 @@ PROMPTS = [
 def test_the_notebook_reruns_in_a_kernel_and_continues_the_chat(monkeypatch, tmp_path):
     from nbclient import NotebookClient
 
-    name = 'экспорт "тест"'
+    name = 'экспорт "тест" {x} $HOME'
     original = chat(name, [
         question(0, PROMPTS[0]), answer(1, "…", provider="echo", model="echo-1"),
         question(2, PROMPTS[1]), answer(3, "4", provider="yandexgpt", model="yandexgpt-lite"),
