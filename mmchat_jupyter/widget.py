@@ -63,6 +63,7 @@ from .i18n import _, get_language
 from .providers import provider_class
 from .session import ChatSession, Turn, default_session
 from .templates import all_templates, apply_template
+from .types import STATUS_ERROR, STATUS_INTERRUPTED
 
 log = logging.getLogger("mmchat_jupyter.widget")
 
@@ -193,28 +194,31 @@ class ChatPanel(anywidget.AnyWidget):
             self.messages, self.pending, self.busy = shown, {"turn": self._turns}, True
         self._stream = state.AnswerStream(self._turns)
         self._task = loop.create_task(self._generate(prompt, regenerate))
+        self._task.add_done_callback(self._finished)  # also runs for a task stopped before it ever started
 
-    async def _generate(self, prompt: str, regenerate: bool) -> None:
-        stream, status = self._stream, "error"
-        assert stream is not None
+    async def _generate(self, prompt: str, regenerate: bool) -> str:
+        """Stream one answer; returns its status."""
         try:
             turn = await self.session.asend(prompt, on_update=self._on_update, regenerate=regenerate)
-            status = turn.status
-            if turn.error:
-                self.error = turn.error
-            if turn.assistant_id:
-                self._views.remember(turn.assistant_id, turn.text, stream.renderer.finish())
-        except asyncio.CancelledError:
-            status = "interrupted"  # stopped before the request was made: nothing was saved
         except Exception as exc:  # a policy or history error before streaming began
             self._show_error(exc)
-        finally:
-            self._task = self._stream = None
-            with self._shown_errors():
+            return STATUS_ERROR
+        if turn.error:
+            self.error = turn.error
+        if turn.assistant_id and self._stream is not None:
+            self._views.remember(turn.assistant_id, turn.text, self._stream.renderer.finish())
+        return turn.status
+
+    def _finished(self, task: asyncio.Task) -> None:
+        stream = self._stream
+        self._task = self._stream = None
+        status = STATUS_INTERRUPTED if task.cancelled() else task.result()
+        with self._shown_errors():
+            if stream is not None:
                 self.send(stream.done(status))
-                with self.hold_sync():
-                    self.busy, self.pending = False, {}
-                    self._refresh_chat()
+            with self.hold_sync():
+                self.busy, self.pending = False, {}
+                self._refresh_chat()
 
     def _on_update(self, turn: Turn) -> None:
         if self._stream is not None and (delta := self._stream.update(turn.text)) is not None:

@@ -293,7 +293,7 @@ function render({ model, el }) {
   }
   function decorateCode(body) {
     for (const pre of body.querySelectorAll("pre")) {
-      const button = iconButton("copy", t("copy_code"), () => flash(button, copyText(pre.textContent)));
+      const button = iconButton("copy", t("copy_code"), () => flash(button, copyText(pre.textContent.replace(/\n$/, ""))));
       const holder = pre.parentElement.classList.contains("highlight") ? pre.parentElement : pre;
       const wrap = h("div", { class: "mmc-code" });
       holder.replaceWith(wrap);

@@ -1,0 +1,312 @@
+"""ChatPanel's Python side without a browser: the messages the front end sends in, what goes back out."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmchat_jupyter import i18n
+from mmchat_jupyter import session as session_module
+from mmchat_jupyter._panel_state import AnswerStream, common_prefix, ui_strings
+from mmchat_jupyter.history import HistoryStore
+from mmchat_jupyter.session import ChatSession
+from mmchat_jupyter.widget import ChatPanel
+
+PANEL_JS = Path(__file__).resolve().parents[1] / "mmchat_jupyter" / "static" / "panel.js"
+
+
+class Recorder:
+    """A panel whose outgoing custom messages are collected instead of sent."""
+
+    def __init__(self, panel: ChatPanel) -> None:
+        self.panel, self.sent = panel, []
+        panel.send = self.sent.append  # type: ignore[method-assign]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.sent if m["type"] == kind]
+
+
+def make_panel(delay: float = 0.0, **kwargs: Any) -> Recorder:
+    session = ChatSession(provider="echo", provider_settings={"echo": {"delay": delay}}, **kwargs)
+    return Recorder(ChatPanel(session=session))
+
+
+async def until(condition, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def fold(deltas: list[dict[str, Any]]) -> str:
+    """What the front end makes of the deltas (panel.js foldStream)."""
+    html = ""
+    for delta in deltas:
+        html = html[: delta["keep"]] + delta["html"]
+    return html
+
+
+def test_send_streams_deltas_then_done_and_keeps_the_answer_in_traits():
+    async def main() -> Recorder:
+        rec = make_panel(delay=0.01)
+        rec.panel.handle({"type": "send", "text": "Hello there"})
+        assert rec.panel.busy and rec.panel.pending == {"turn": 1}
+        assert rec.panel.messages[-1] == {"id": "", "role": "user", "text": "Hello there"}
+        await until(lambda: not rec.panel.busy)
+        return rec
+
+    rec = asyncio.run(main())
+    deltas, done = rec.of("delta"), rec.of("done")
+    assert deltas and deltas[0]["keep"] == 0 and deltas[0]["seq"] == 1
+    assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
+    assert done == [{"type": "done", "turn": 1, "seq": len(deltas) + 1, "status": "complete"}]
+    answer = rec.panel.messages[-1]
+    assert answer["role"] == "assistant" and answer["status"] == "complete" and answer["badge"] == ""
+    assert "Hello there" in answer["text"] and answer["html"].startswith('<div class="mmchat-md">')
+    assert "echo" in answer["meta"]
+    assert rec.panel.pending == {} and rec.panel.error == ""
+    assert fold(deltas) in answer["html"] or fold(deltas).startswith('<div class="mmchat-md">')
+
+
+def test_deltas_are_throttled_to_ten_a_second():
+    async def main() -> Recorder:
+        rec = make_panel(delay=0.005)  # ~40 chunks in ~0.2 s
+        rec.panel.handle({"type": "send", "text": "one two three four five six seven eight nine ten " * 2})
+        await until(lambda: not rec.panel.busy)
+        return rec
+
+    rec = asyncio.run(main())
+    chunks = len(rec.panel.messages[-1]["text"].split())
+    assert 1 <= len(rec.of("delta")) <= 5 < chunks
+
+
+def test_stop_keeps_the_partial_answer_marked():
+    async def main() -> Recorder:
+        rec = make_panel(delay=0.05)
+        rec.panel.handle({"type": "send", "text": "a long question " * 10})
+        await until(lambda: rec.of("delta"))
+        rec.panel.handle({"type": "stop"})
+        await until(lambda: not rec.panel.busy)
+        return rec
+
+    rec = asyncio.run(main())
+    answer = rec.panel.messages[-1]
+    assert rec.of("done")[0]["status"] == "interrupted"
+    assert answer["status"] == "interrupted" and answer["badge"] == "Stopped"
+    stored = rec.panel.session.chat.messages[-1]
+    assert stored.status == "interrupted" and stored.content == answer["text"] != ""
+
+
+def test_regenerate_replaces_the_last_answer():
+    async def main() -> Recorder:
+        rec = make_panel()
+        rec.panel.handle({"type": "send", "text": "first"})
+        await until(lambda: not rec.panel.busy)
+        rec.panel.handle({"type": "regenerate"})
+        assert [m["role"] for m in rec.panel.messages] == ["user"]  # the old answer gives way at once
+        await until(lambda: not rec.panel.busy)
+        return rec
+
+    rec = asyncio.run(main())
+    assert [m["role"] for m in rec.panel.messages] == ["user", "assistant"]
+    assert len(rec.panel.session.chat.messages) == 2
+
+
+def test_second_send_while_streaming_is_refused_in_one_line():
+    async def main() -> Recorder:
+        rec = make_panel(delay=0.05)
+        rec.panel.handle({"type": "send", "text": "first question here"})
+        rec.panel.handle({"type": "send", "text": "second"})
+        error = rec.panel.error
+        rec.panel.handle({"type": "stop"})
+        await until(lambda: not rec.panel.busy)
+        rec.panel.error = error
+        return rec
+
+    rec = asyncio.run(main())
+    assert "still streaming" in rec.panel.error and "\n" not in rec.panel.error
+
+
+def test_errors_are_shown_in_the_panel_not_raised(monkeypatch):
+    rec = make_panel()
+    rec.panel.handle({"type": "no-such-request"})
+    assert "unknown request" in rec.panel.error
+    rec.panel.handle({"type": "dismiss"})
+    assert rec.panel.error == ""
+
+    def broken(_msg: dict[str, Any]) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(rec.panel, "_on_clear", broken)
+    rec.panel.handle({"type": "clear"})
+    assert rec.panel.error.startswith("Unexpected error (KeyError") and "\n" not in rec.panel.error
+    rec.panel.handle({"type": "rename_chat", "id": rec.panel.chat["id"], "name": "   "})
+    assert rec.panel.error == "A chat name cannot be empty."
+
+
+def test_provider_failure_is_one_line_with_what_to_do(monkeypatch):
+    async def main() -> Recorder:
+        rec = Recorder(ChatPanel(session=ChatSession(provider="yandexgpt")))  # no credentials anywhere
+        rec.panel.handle({"type": "send", "text": "hello"})
+        await until(lambda: not rec.panel.busy)
+        return rec
+
+    rec = asyncio.run(main())
+    assert rec.panel.error and "\n" not in rec.panel.error
+    assert "YANDEX_" in rec.panel.error  # names the setting to fix
+
+
+def test_settings_persist_as_defaults_and_can_be_cleared():
+    rec = make_panel()
+    store = rec.panel.session.store
+    rec.panel.handle({"type": "set", "key": "temperature", "value": "0.4"})
+    rec.panel.handle({"type": "set", "key": "max_tokens", "value": "300"})
+    assert store.get_settings()["temperature"] == 0.4 and rec.panel.settings["max_tokens"] == 300
+    rec.panel.handle({"type": "set", "key": "temperature", "value": ""})
+    assert "temperature" not in store.get_settings() and rec.panel.settings["temperature"] is None
+    rec.panel.handle({"type": "set", "key": "temperature", "value": "7"})
+    assert "temperature must be" in rec.panel.error
+    rec.panel.handle({"type": "set", "key": "system", "value": "Answer in haiku."})
+    assert rec.panel.session.chat.meta["system"] == "Answer in haiku." == rec.panel.settings["system"]
+
+
+def test_provider_switch_persists_provider_and_its_default_model():
+    rec = make_panel()
+    rec.panel.handle({"type": "set", "key": "provider", "value": "gigachat"})
+    assert rec.panel.settings["provider"] == "gigachat" and rec.panel.settings["model"] == "GigaChat"
+    assert HistoryStore().get_settings()["provider"] == "gigachat"
+    rec.panel.handle({"type": "set", "key": "model", "value": "GigaChat-Pro"})
+    assert ChatSession().resolve()[1].model == "GigaChat-Pro"  # the next panel or %%chat uses it
+
+
+def test_language_switch_resends_strings():
+    rec = make_panel()
+    english = rec.panel.strings["send"]
+    rec.panel.handle({"type": "set", "key": "lang", "value": "ru"})
+    try:
+        assert rec.panel.settings["lang"] == "ru"
+        assert set(rec.panel.strings) == set(ui_strings())
+        rec.panel.handle({"type": "set", "key": "lang", "value": "en"})
+        assert rec.panel.strings["send"] == english
+    finally:
+        i18n.set_language(None)  # back to the environment's language for the tests that follow
+
+
+def test_templates_fill_the_input_and_user_templates_are_saved():
+    rec = make_panel()
+    rec.panel.handle({"type": "template", "name": "summarize", "text": "Some text", "view": "v1"})
+    fill = rec.of("fill")[0]
+    assert fill["view"] == "v1" and fill["text"].endswith("\n\nSome text") and fill["text"].startswith("Summarize")
+    rec.panel.handle({"type": "save_template", "name": "review", "text": "Review this:\n\n{input}"})
+    assert {"name": "review", "title": "review", "text": "Review this:\n\n{input}"} in rec.panel.templates
+    assert rec.panel.session.store.get_settings()["templates"] == {"review": "Review this:\n\n{input}"}
+
+
+def test_chat_list_new_rename_switch_search_delete():
+    async def main() -> Recorder:
+        rec = make_panel()
+        first = rec.panel.chat["id"]
+        rec.panel.handle({"type": "new_chat"})
+        assert rec.panel.chat["id"] == first  # the current chat is empty: it already is a new chat
+        rec.panel.handle({"type": "send", "text": "about llamas"})
+        await until(lambda: not rec.panel.busy)
+        rec.panel.handle({"type": "rename_chat", "id": first, "name": "Llamas"})
+        rec.panel.handle({"type": "new_chat"})
+        assert rec.panel.chat["id"] != first and rec.panel.messages == []
+        assert [row["name"] for row in rec.panel.chats][1] == "Llamas"
+        rec.panel.handle({"type": "search", "text": "llama"})
+        assert [row["name"] for row in rec.panel.chats] == ["Llamas"]
+        rec.panel.handle({"type": "search", "text": "ABOUT LLA"})  # by content, ignoring case
+        assert [row["id"] for row in rec.panel.chats] == [first] and "about llamas" in rec.panel.chats[0]["detail"]
+        rec.panel.handle({"type": "search", "text": ""})
+        rec.panel.handle({"type": "use_chat", "id": first})
+        assert rec.panel.chat == {"id": first, "name": "Llamas"} and len(rec.panel.messages) == 2
+        rec.panel.handle({"type": "delete_chat", "id": first})
+        assert rec.panel.chat["id"] != first and len(rec.panel.chats) == 1
+        return rec
+
+    asyncio.run(main())
+
+
+def test_clear_empties_the_chat():
+    async def main() -> Recorder:
+        rec = make_panel()
+        rec.panel.handle({"type": "send", "text": "hi"})
+        await until(lambda: not rec.panel.busy)
+        rec.panel.handle({"type": "clear"})
+        return rec
+
+    rec = asyncio.run(main())
+    assert rec.panel.messages == [] and rec.panel.session.chat.messages == []
+
+
+def test_export_sends_a_download():
+    async def main() -> Recorder:
+        rec = make_panel()
+        rec.panel.handle({"type": "send", "text": "export me"})
+        await until(lambda: not rec.panel.busy)
+        rec.panel.handle({"type": "export", "format": "md", "view": "v2"})
+        return rec
+
+    rec = asyncio.run(main())
+    download = rec.of("download")[0]
+    assert download["view"] == "v2" and download["mime"] == "text/markdown"
+    assert download["filename"] == rec.panel.chat["name"] + ".md" and "export me" in download["content"]
+    assert {f["id"] for f in rec.panel.export_formats} >= {"md", "json"}
+
+
+def test_messages_from_another_thread_are_handled_on_the_kernel_loop():
+    async def main() -> tuple[Recorder, str]:
+        rec = make_panel()
+        seen: list[str] = []
+        original = rec.panel.handle
+        rec.panel.handle = lambda content: (seen.append(threading.current_thread().name), original(content))
+        thread = threading.Thread(target=rec.panel._on_message, args=(rec.panel, {"type": "new_chat"}, []),
+                                  name="subshell")
+        thread.start()
+        thread.join()
+        await until(lambda: seen)
+        return rec, seen[0]
+
+    _rec, thread_name = asyncio.run(main())
+    assert thread_name == threading.main_thread().name
+
+
+def test_resync_resends_the_whole_answer():
+    stream = AnswerStream(3, interval=0)
+    first = stream.update("# Title\n\nSome text")
+    again = stream.delta(resend=True)
+    assert first["keep"] == 0 and again["keep"] == 0 and again["html"] == stream.renderer.html
+    assert again["seq"] == first["seq"] + 1
+
+
+def test_deltas_send_only_what_changed():
+    stream = AnswerStream(1, interval=0)
+    stream.update("Paragraph one.\n\n")
+    second = stream.update("Paragraph one.\n\nParagraph two is longer")
+    assert second["keep"] > 20 and "Paragraph one" not in second["html"]
+    third = stream.update("Rewritten.")  # a provider may rewrite the text: the delta says how much to keep
+    assert fold([stream.delta(resend=True)]) == stream.renderer.html and third["html"]
+    assert common_prefix("abcdef", "abcxyz") == 3 and common_prefix("", "a") == 0 and common_prefix("ab", "ab") == 2
+
+
+def test_no_arguments_share_the_magics_session(monkeypatch):
+    monkeypatch.setattr(session_module, "_default", None)
+    panel = ChatPanel()
+    assert panel.session is session_module.default_session()
+    named = ChatPanel(chat="Named chat")
+    assert named.session is not panel.session and named.chat["name"] == "Named chat"
+
+
+def test_every_string_the_front_end_uses_comes_from_python():
+    source = PANEL_JS.read_text(encoding="utf-8")
+    patterns = [r'\bt\("(\w+)"\)', r't\(\w+ \? "(\w+)" : "(\w+)"\)', r'\[ui\.\w+, "(\w+)"\]', r'field\("(\w+)"']
+    used = {key for pattern in patterns for match in re.findall(pattern, source)
+            for key in ([match] if isinstance(match, str) else match)}
+    assert len(used) > 30
+    assert used <= set(ui_strings()), f"panel.js uses strings Python does not send: {used - set(ui_strings())}"
