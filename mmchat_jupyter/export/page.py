@@ -36,6 +36,8 @@ article { border: 1px solid var(--border); border-radius: 8px; padding: .75rem 1
   background: var(--answer-bg); }
 article.user, article.system { background: var(--user-bg); }
 article > h2 { font-size: .85rem; font-weight: 600; color: var(--muted); margin: 0 0 .5rem; }
+.mmchat-md > :first-child { margin-top: 0; }
+.mmchat-md > :last-child { margin-bottom: 0; }
 .note { color: var(--note); font-size: .9rem; margin: .5rem 0 0; }
 .highlight { border-radius: 6px; }
 pre { padding: .75rem; overflow-x: auto; }
