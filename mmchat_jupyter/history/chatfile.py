@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,13 @@ from .storage import AtomicJSONStorage, damaged
 
 HEADER_TABLE = "chat"
 MESSAGES_TABLE = "messages"
+MESSAGE_FIELDS = frozenset(f.name for f in fields(MessageRecord))
+
+
+def to_message(row: dict[str, Any]) -> MessageRecord:
+    """A stored row as a record; keys a newer minor version added are ignored (as `MessageRecord.from_dict` does,
+    without its per-call `dataclasses.fields()`, which dominated reading big chats)."""
+    return MessageRecord(**{key: value for key, value in row.items() if key in MESSAGE_FIELDS})
 
 
 class ChatFile:
@@ -52,15 +60,20 @@ class ChatFile:
             raise damaged(self.path, _("the chat header is missing or malformed"))
         return header
 
+    def message_rows(self) -> list[dict[str, Any]]:
+        """The stored message dicts, oldest first, straight from the file (for summaries: no objects built)."""
+        tables = self.db.storage.read() or {}
+        return [row for row in tables.get(MESSAGES_TABLE, {}).values() if isinstance(row, dict)]
+
     def messages(self) -> list[MessageRecord]:
-        return [MessageRecord.from_dict(row) for row in self.messages_table.all()]
+        try:
+            return [to_message(row) for row in self.message_rows()]
+        except TypeError as exc:  # a row without the required fields
+            raise damaged(self.path, _("a message is malformed")) from exc
 
     def record(self) -> ChatRecord:
         header = self.header()
-        try:
-            messages = self.messages()
-        except TypeError as exc:  # a row without the required fields
-            raise damaged(self.path, _("a message is malformed")) from exc
+        messages = self.messages()
         return ChatRecord(
             id=header["id"],
             name=header["name"],
@@ -97,7 +110,7 @@ class ChatFile:
         message = Query().id == message_id
         if not self.messages_table.update(fields, message):
             return None
-        return MessageRecord.from_dict(self.messages_table.get(message))  # type: ignore[arg-type]
+        return to_message(self.messages_table.get(message))  # type: ignore[arg-type]
 
     def clear(self) -> int:
         count = len(self.messages_table)

@@ -7,8 +7,9 @@ anything changed. So an append costs one small file, `list_chats()` with 1,000 c
 1,000 stats, and no write can leave the index and the chats disagreeing: after a crash the stamps say what to redo.
 
 A damaged chat file gets a row with `damaged` set to the error, which the store reports each time it would have
-listed the chat. A damaged index loses nothing (the chat files hold every fact), so it is set aside as `index.json.damaged-*`, with
-a warning naming it, and rebuilt. An index from a newer mmchat-jupyter is refused and left alone.
+listed the chat. A damaged index loses nothing (the chat files hold every fact), so it is set aside as
+`index.json.damaged-*`, with a warning naming it, and rebuilt. An index from a newer mmchat-jupyter is refused and
+left alone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from ..errors import CorruptHistoryError
 from ..i18n import _
-from ..types import ChatRecord, ChatSummary
+from ..types import ChatSummary
 from .chatfile import ChatFile
 from .migrations import SCHEMA_VERSION
 from .paths import Layout, is_id
@@ -30,25 +31,28 @@ from .storage import check_schema, read_json, write_json_atomic
 Entry = dict[str, Any]
 
 
-def summarize(record: ChatRecord) -> Entry:
-    """The index row for a chat: counts, last provider/model and token usage per (day, provider, model)."""
-    last = next((m for m in reversed(record.messages) if m.provider or m.model), None)
+def summarize(header: dict[str, Any], messages: list[dict[str, Any]]) -> Entry:
+    """The index row for a chat file's header and message rows: counts, last provider/model, and token usage
+    per (day, provider, model)."""
+    last = next((m for m in reversed(messages) if m.get("provider") or m.get("model")), {})
     usage: dict[tuple[str, str | None, str | None], list[int]] = {}
-    for message in record.messages:
-        if not message.usage:
+    for message in messages:
+        counts = message.get("usage")
+        if not counts:
             continue
-        totals = usage.setdefault((message.created[:10], message.provider, message.model), [0, 0, 0, 0])
-        for i, key in enumerate(("prompt_tokens", "completion_tokens", "total_tokens")):
-            totals[i] += int(message.usage.get(key) or 0)
+        key = (str(message.get("created", ""))[:10], message.get("provider"), message.get("model"))
+        totals = usage.setdefault(key, [0, 0, 0, 0])
+        for i, name in enumerate(("prompt_tokens", "completion_tokens", "total_tokens")):
+            totals[i] += int(counts.get(name) or 0)
         totals[3] += 1
     return {
-        "id": record.id,
-        "name": record.name,
-        "created": record.created,
-        "updated": record.updated,
-        "count": len(record.messages),
-        "provider": last.provider if last else None,
-        "model": last.model if last else None,
+        "id": header["id"],
+        "name": header["name"],
+        "created": header["created"],
+        "updated": header["updated"],
+        "count": len(messages),
+        "provider": last.get("provider"),
+        "model": last.get("model"),
         "usage": [[*key, *totals] for key, totals in usage.items()],
         "damaged": None,
     }
@@ -121,7 +125,7 @@ class ChatIndex:
     def _summarize(self, path: Path, chat_id: str, old: Entry | None) -> Entry:
         try:
             with ChatFile(path).transaction() as chat:
-                entry = summarize(chat.record())
+                entry = summarize(chat.header(), chat.message_rows())
         except CorruptHistoryError as err:
             # Keep the name we last knew, so the chat can still be found by it (and the error shown),
             # and stays taken.

@@ -105,8 +105,10 @@ def _m001_chats(legacy: dict[str, Any]) -> list[dict[str, Any]]:
             name, suffix = f"{base}-{suffix}", suffix + 1
         taken.add(name)
         messages = [_m001_message(row) for row in rows]
-        created = _iso(chat["created"]) if chat.get("created") is not None else min(
-            [message["created"] for message in messages] or [_iso(0)]
+        created = (
+            _iso(chat["created"])
+            if chat.get("created") is not None
+            else min([message["created"] for message in messages] or [_iso(0)])
         )
         updated = max([created] + [message["created"] for message in messages])
         header = {"id": new_id(), "name": name, "created": created, "updated": updated, "meta": {}}

@@ -1,11 +1,11 @@
 """Where the history lives, what its files are called, and the ids that name chats and messages.
 
-    <root>/                  $MMCHAT_HOME, else <jupyter data dir>/mmchat          (0700)
-        index.json           list_chats() cache + the store's schema version       (0600, derivable)
-        settings.json        persisted settings, one TinyDB row per key            (0600)
-        chats/<id>.json      one TinyDB file per chat: header + messages           (0600)
-        backups/             copies taken before each migration                    (0700)
-        .lock                the cross-process lock every write takes              (0600)
+<root>/                  $MMCHAT_HOME, else <jupyter data dir>/mmchat          (0700)
+    index.json           list_chats() cache + the store's schema version       (0600, derivable)
+    settings.json        persisted settings, one TinyDB row per key            (0600)
+    chats/<id>.json      one TinyDB file per chat: header + messages           (0600)
+    backups/             copies taken before each migration                    (0700)
+    .lock                the cross-process lock every write takes              (0600)
 """
 
 from __future__ import annotations

@@ -13,29 +13,25 @@ import os
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from tinydb import Query, TinyDB
 
-from ..errors import ChatNameTaken, ChatNotFound, CorruptHistoryError, HistoryError
+from ..errors import ChatNotFound, CorruptHistoryError, HistoryError
 from ..i18n import _
 from ..types import ChatRecord, ChatSummary, MessageRecord, now_iso
-from .chatfile import ChatFile
+from .chatfile import MESSAGE_FIELDS, ChatFile
 from .index import ChatIndex, Entry, newest_first, to_summary
 from .lock import store_lock
 from .migrations import SCHEMA_VERSION, migrate
 from .paths import Layout, default_root, is_id, make_dir, new_id
+from .records import ROLES, check_name, default_name, jsonable, new_message
 from .storage import AtomicJSONStorage, fsync_dir, remove_temp_files
 
 #: A chat as the API accepts it: the record, or its id or name.
-ChatRef = Union[ChatRecord, str]
-
-MAX_NAME_LENGTH = 200
-_ROLES = ("system", "user", "assistant")
-_MESSAGE_FIELDS = frozenset(f.name for f in fields(MessageRecord))
+ChatRef = ChatRecord | str
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,7 @@ class HistoryStore:
         """
         with self._lock:
             taken = _names(self._index.refresh())
-            name = _default_name(taken) if name is None else _check_name(name, taken)
+            name = default_name(taken) if name is None else check_name(name, taken)
             now = now_iso()
             record = ChatRecord(id=new_id(), name=name, created=now, updated=now, meta=dict(meta))
             self._write_new(record)
@@ -114,7 +110,7 @@ class HistoryStore:
         with self._lock:
             entries = self._index.refresh()
             chat_id = self._resolve(chat, entries)
-            name = _check_name(new_name, _names(entries, but=chat_id))
+            name = check_name(new_name, _names(entries, but=chat_id))
             with self._open(chat_id) as file:
                 file.set_header(name=name)
                 return file.record()
@@ -149,13 +145,13 @@ class HistoryStore:
         use `unique_name()` to pick one.
         """
         with self._lock:
-            chosen = _check_name(record.name if name is None else name, _names(self._index.refresh()))
+            chosen = check_name(record.name if name is None else name, _names(self._index.refresh()))
             now, seen, messages = now_iso(), set(), []
             for message in record.messages:
                 data = message.to_dict()
                 if not isinstance(data["id"], str) or data["id"] in seen:
                     data["id"] = None
-                stored_message, _id_given = _new_message(data, {})
+                stored_message, _id_given = new_message(data, {})
                 seen.add(stored_message.id)
                 messages.append(stored_message)
             created = record.created or now
@@ -176,14 +172,15 @@ class HistoryStore:
 
     # --- messages ----------------------------------------------------------------------------------------------
 
-    def append_message(self, chat: ChatRef, message: MessageRecord | Mapping[str, Any] | None = None, /,
-                       **fields: Any) -> str:
+    def append_message(
+        self, chat: ChatRef, message: MessageRecord | Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> str:
         """Add a message at the end of a chat and return its id.
 
         `message` is a `MessageRecord` or a mapping; keyword fields are merged over it, so
         `append_message(chat, role="user", content="Hi")` works too. A missing id or `created` is filled in.
         """
-        record, id_given = _new_message(message, fields)
+        record, id_given = new_message(message, fields)
         with self._lock, self._open(chat) as file:
             if id_given and file.has_message(record.id):
                 raise HistoryError(
@@ -200,12 +197,12 @@ class HistoryStore:
 
         Returns the updated record.
         """
-        unknown = set(fields) - (_MESSAGE_FIELDS - {"id"})
+        unknown = set(fields) - (MESSAGE_FIELDS - {"id"})
         if unknown:
             raise TypeError(f"update_message() got fields it cannot change: {', '.join(sorted(unknown))}")
-        changes = _jsonable(fields)
-        if "role" in changes and changes["role"] not in _ROLES:
-            raise ValueError(f"role must be one of {_ROLES}, not {changes['role']!r}")
+        changes = jsonable(fields)
+        if "role" in changes and changes["role"] not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {changes['role']!r}")
         with self._lock, self._open(chat) as file:
             updated = file.update(message_id, changes)
             if updated is None:
@@ -347,8 +344,10 @@ class HistoryStore:
 
     def _not_found(self, chat: str) -> ChatNotFound:
         return ChatNotFound(
-            _("No chat {chat!r} in the history at {root}; it may have been renamed or deleted — list the chats "
-              "to see the names.").format(chat=chat, root=self.root)
+            _(
+                "No chat {chat!r} in the history at {root}; it may have been renamed or deleted — list the chats "
+                "to see the names."
+            ).format(chat=chat, root=self.root)
         )
 
 
@@ -366,61 +365,3 @@ def _readable(entries: dict[str, Entry]) -> list[Entry]:
 def _names(entries: dict[str, Entry], but: str | None = None) -> set[str]:
     """Names in use (damaged chats keep theirs), except chat `but`'s."""
     return {e["name"] for e in entries.values() if e.get("name") is not None and e["id"] != but}
-
-
-def _check_name(name: str, taken: set[str]) -> str:
-    """`name` cleaned up, if it is a usable name that no other chat has."""
-    if not isinstance(name, str):
-        raise TypeError(f"a chat name is a str, not {type(name).__name__}")
-    clean = name.strip()
-    if not clean:
-        raise HistoryError(_("A chat name cannot be empty."))
-    if len(clean) > MAX_NAME_LENGTH or any(ord(ch) < 32 for ch in clean):
-        raise HistoryError(
-            _("A chat name must be a single line of at most {n} characters.").format(n=MAX_NAME_LENGTH)
-        )
-    if clean in taken:
-        raise ChatNameTaken(
-            _("A chat named {name!r} already exists; choose another name or rename that chat first.").format(
-                name=clean
-            )
-        )
-    return clean
-
-
-def _default_name(taken: set[str]) -> str:
-    prefix = f"{_('chat')}-{date.today().isoformat()}"
-    n = 1
-    while f"{prefix}-{n}" in taken:
-        n += 1
-    return f"{prefix}-{n}"
-
-
-def _jsonable(changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Message fields as stored: `Usage` and `GenerationParams` objects become their dicts."""
-    return {key: value.as_dict() if hasattr(value, "as_dict") else value for key, value in changes.items()}
-
-
-def _new_message(
-    message: MessageRecord | Mapping[str, Any] | None, overrides: Mapping[str, Any]
-) -> tuple[MessageRecord, bool]:
-    """A complete record from what `append_message` was given, with an id and `created` filled in when missing;
-    and whether the caller gave the id (which must then be checked for uniqueness)."""
-    if isinstance(message, MessageRecord):
-        data = message.to_dict()
-    elif isinstance(message, Mapping) or message is None:
-        data = dict(message or {})
-    else:
-        raise TypeError(f"a message is a MessageRecord or a mapping, not {type(message).__name__}")
-    data.update(overrides)
-    unknown = set(data) - _MESSAGE_FIELDS
-    if unknown:
-        raise TypeError(f"unknown message fields: {', '.join(sorted(unknown))}")
-    if data.get("role") not in _ROLES:
-        raise ValueError(f"role must be one of {_ROLES}, not {data.get('role')!r}")
-    if not isinstance(data.get("content"), str):
-        raise TypeError("a message's content must be a str")
-    id_given = bool(data.get("id"))
-    data["id"] = data.get("id") or new_id()
-    data["created"] = data.get("created") or now_iso()
-    return MessageRecord(**_jsonable(data)), id_given

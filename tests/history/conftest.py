@@ -10,4 +10,3 @@ from mmchat_jupyter.history import HistoryStore
 @pytest.fixture
 def store() -> HistoryStore:
     return HistoryStore()
-

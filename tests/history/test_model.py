@@ -13,11 +13,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multip
 from mmchat_jupyter.errors import ChatNameTaken, ChatNotFound
 from mmchat_jupyter.history import HistoryStore
 
-NAMES = (
-    st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=12)
-    .map(str.strip)
-    .filter(bool)
-)
+NAMES = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=12).map(str.strip).filter(bool)
 TEXT = st.text(max_size=40)
 
 
@@ -50,8 +46,13 @@ class HistoryModel(RuleBasedStateMachine):
         self.model[chat.id] = {"name": name, "messages": []}
         return chat.id
 
-    @rule(chat=chats, role=st.sampled_from(["user", "assistant"]), content=TEXT, which=st.integers(0, 1),
-          by_name=st.booleans())
+    @rule(
+        chat=chats,
+        role=st.sampled_from(["user", "assistant"]),
+        content=TEXT,
+        which=st.integers(0, 1),
+        by_name=st.booleans(),
+    )
     def append(self, chat, role, content, which, by_name):
         if chat not in self.model:
             with pytest.raises(ChatNotFound):

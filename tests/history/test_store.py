@@ -129,11 +129,12 @@ def test_streamed_answer_is_saved_as_it_grows(store):
     for text in ("one", "one two", "one two three"):
         store.update_message(chat, answer, content=text)
         assert store.get_chat(chat).messages[-1].content == text
-    final = store.update_message(
-        chat, answer, status=STATUS_COMPLETE, finish_reason="stop", usage=Usage(3, 3, 6)
-    )
-    assert final.status == STATUS_COMPLETE and final.usage == {"prompt_tokens": 3, "completion_tokens": 3,
-                                                              "total_tokens": 6}
+    final = store.update_message(chat, answer, status=STATUS_COMPLETE, finish_reason="stop", usage=Usage(3, 3, 6))
+    assert final.status == STATUS_COMPLETE and final.usage == {
+        "prompt_tokens": 3,
+        "completion_tokens": 3,
+        "total_tokens": 6,
+    }
     assert store.get_chat(chat).messages[-1] == final
 
 
@@ -165,12 +166,17 @@ def test_import_keeps_timestamps_and_writes_once(store):
     messages = [
         MessageRecord(id="m1", role="user", content="q", created="2024-01-02T03:04:05+00:00"),
         MessageRecord(
-            id="m1", role="assistant", content="a", created="2024-01-02T03:04:06+00:00", provider="gigachat",
+            id="m1",
+            role="assistant",
+            content="a",
+            created="2024-01-02T03:04:06+00:00",
+            provider="gigachat",
             usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
         ),
     ]
-    source = ChatRecord("x" * 32, "imported", "2024-01-02T03:04:00+00:00", "2024-01-02T03:04:06+00:00", messages,
-                        {"system": "s"})
+    source = ChatRecord(
+        "x" * 32, "imported", "2024-01-02T03:04:00+00:00", "2024-01-02T03:04:06+00:00", messages, {"system": "s"}
+    )
     stored = store.import_chat(source)
     again = store.get_chat("imported")
     assert again == stored and stored.id != source.id
@@ -196,12 +202,14 @@ def test_usage_totals_per_day_provider_and_model(store):
         (chat, "gigachat", (2, 2), "2026-01-02T01:00:00+00:00"),
     ]:
         usage = Usage(tokens[0], tokens[1], sum(tokens)).as_dict()
-        store.append_message(target, role="assistant", content="a", provider=provider, model="m", usage=usage,
-                             created=created)
+        store.append_message(
+            target, role="assistant", content="a", provider=provider, model="m", usage=usage, created=created
+        )
     store.append_message(chat, role="user", content="no usage")
     totals = store.usage_totals()
-    assert [(t.day, t.provider, t.model, t.prompt_tokens, t.completion_tokens, t.total_tokens, t.messages)
-            for t in totals] == [
+    assert [
+        (t.day, t.provider, t.model, t.prompt_tokens, t.completion_tokens, t.total_tokens, t.messages) for t in totals
+    ] == [
         ("2026-01-01", "yandexgpt", "m", 11, 6, 17, 2),
         ("2026-01-02", "gigachat", "m", 2, 2, 4, 1),
     ]

@@ -1,0 +1,71 @@
+"""What callers hand the store, checked and completed: chat names and message records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from ..errors import ChatNameTaken, HistoryError
+from ..i18n import _
+from ..types import MessageRecord, now_iso
+from .chatfile import MESSAGE_FIELDS
+from .paths import new_id
+
+MAX_NAME_LENGTH = 200
+ROLES = ("system", "user", "assistant")
+
+
+def check_name(name: str, taken: set[str]) -> str:
+    """`name` cleaned up, if it is a usable name that no other chat has."""
+    if not isinstance(name, str):
+        raise TypeError(f"a chat name is a str, not {type(name).__name__}")
+    clean = name.strip()
+    if not clean:
+        raise HistoryError(_("A chat name cannot be empty."))
+    if len(clean) > MAX_NAME_LENGTH or any(ord(ch) < 32 for ch in clean):
+        raise HistoryError(_("A chat name must be a single line of at most {n} characters.").format(n=MAX_NAME_LENGTH))
+    if clean in taken:
+        raise ChatNameTaken(
+            _("A chat named {name!r} already exists; choose another name or rename that chat first.").format(name=clean)
+        )
+    return clean
+
+
+def default_name(taken: set[str]) -> str:
+    """The first free "chat-<today>-<n>", n from 1 (the local date: it is what the user sees)."""
+    prefix = f"{_('chat')}-{date.today().isoformat()}"
+    n = 1
+    while f"{prefix}-{n}" in taken:
+        n += 1
+    return f"{prefix}-{n}"
+
+
+def jsonable(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Message fields as stored: `Usage` and `GenerationParams` objects become their dicts."""
+    return {key: value.as_dict() if hasattr(value, "as_dict") else value for key, value in changes.items()}
+
+
+def new_message(
+    message: MessageRecord | Mapping[str, Any] | None, overrides: Mapping[str, Any]
+) -> tuple[MessageRecord, bool]:
+    """A complete record from what `append_message` was given, with an id and `created` filled in when missing;
+    and whether the caller gave the id (which must then be checked for uniqueness)."""
+    if isinstance(message, MessageRecord):
+        data = message.to_dict()
+    elif isinstance(message, Mapping) or message is None:
+        data = dict(message or {})
+    else:
+        raise TypeError(f"a message is a MessageRecord or a mapping, not {type(message).__name__}")
+    data.update(overrides)
+    unknown = set(data) - MESSAGE_FIELDS
+    if unknown:
+        raise TypeError(f"unknown message fields: {', '.join(sorted(unknown))}")
+    if data.get("role") not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {data.get('role')!r}")
+    if not isinstance(data.get("content"), str):
+        raise TypeError("a message's content must be a str")
+    id_given = bool(data.get("id"))
+    data["id"] = data.get("id") or new_id()
+    data["created"] = data.get("created") or now_iso()
+    return MessageRecord(**jsonable(data)), id_given
