@@ -25,10 +25,7 @@ from .types import FINISH_CONTENT_FILTER, FINISH_LENGTH, STATUS_ERROR, STATUS_IN
 if TYPE_CHECKING:
     from .session import ChatSession, Turn
 
-__all__ = ["FORMATS", "MIN_INTERVAL", "AnswerView", "show_answer", "show_markdown"]
-
-#: How an answer is shown: rendered Markdown, plain text, or Markdown whose code also becomes the next cell.
-FORMATS = ("markdown", "text", "code")
+__all__ = ["MIN_INTERVAL", "AnswerView", "show_answer", "show_markdown"]
 
 #: DESIGN.md's hard cap: never more than 20 display updates a second, whatever the configuration says.
 MIN_INTERVAL = 0.05
@@ -107,8 +104,8 @@ class AnswerView:
         return _with_style(body)
 
 
-def footer_parts(turn: Turn) -> tuple[list[str], list[str]]:
-    """The footer as (facts, marks): provider, model, tokens, time; and what went unusual (interrupted, ...)."""
+def footer_html(turn: Turn) -> str:
+    """Provider · model · tokens · time, then what was unusual (interrupted, failed, ...) emphasised; escaped."""
     facts = [turn.provider, turn.model]
     if turn.usage is not None:
         total = turn.usage.total_tokens
@@ -125,20 +122,9 @@ def footer_parts(turn: Turn) -> tuple[list[str], list[str]]:
         marks.append(_("cut off at the token limit"))
     elif turn.finish_reason == FINISH_CONTENT_FILTER:
         marks.append(_("withheld by the content filter"))
-    return facts, marks
-
-
-def footer_text(turn: Turn) -> str:
-    """The footer as one plain line."""
-    facts, marks = footer_parts(turn)
-    return " · ".join(facts + marks)
-
-
-def footer_html(turn: Turn) -> str:
-    facts, marks = footer_parts(turn)
-    escaped = [html.escape(part) for part in facts]
-    escaped += [f'<span class="mmchat-mark">{html.escape(mark)}</span>' for mark in marks]
-    return " · ".join(escaped)
+    parts = [html.escape(fact) for fact in facts]
+    parts += [f'<span class="mmchat-mark">{html.escape(mark)}</span>' for mark in marks]
+    return " · ".join(parts)
 
 
 def show_answer(

@@ -28,6 +28,7 @@ from traitlets.config import Configurable
 from ._magic_args import FORMATS, parse_cell_line, split_line
 from .errors import MMChatError
 from .i18n import _
+from .types import STATUS_COMPLETE
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -134,7 +135,7 @@ class ChatMagics(Magics, Configurable):
 
     def _options(self, args: Namespace) -> dict[str, Any]:
         """The engine options: the cell's, else the %config defaults (a configured model goes with its provider)."""
-        options: dict[str, Any] = {
+        return {
             "provider": args.provider or self.provider or None,
             "model": args.model or (self.model if not args.provider else None) or None,
             "temperature": args.temperature if args.temperature is not None else self.temperature,
@@ -143,13 +144,12 @@ class ChatMagics(Magics, Configurable):
             "save": not args.no_history,
             "cache": args.cache,
         }
-        return options
 
     def _after(self, turn: Turn, fmt: str) -> None:
         """Say what went wrong in one line (the partial answer is already shown and saved); insert code."""
         if turn.error:
             print(turn.error, file=sys.stderr)
-        elif fmt == "code" and turn.text.strip():
+        elif fmt == "code" and turn.status == STATUS_COMPLETE and turn.text.strip():
             self.shell.set_next_input(code_of(turn.text), replace=False)
 
     # -- %chat ----------------------------------------------------------------------------------------------------

@@ -133,7 +133,8 @@ def test_config_traits_are_the_defaults(shell, magics):
         ran = run(shell, "%%chat\nhi")
         assert "model `echo-9`" in ran.final["text/plain"] and "text/markdown" not in ran.final
         assert "model `echo-1`" in run(shell, "%%chat -m echo-1 -f markdown\nhi").final["text/plain"]
-    finally:
+    finally:  # %config also wrote the shell's config, which later magics instances would read
+        shell.config.pop("ChatMagics", None)
         magics.model, magics.format = "", "markdown"
 
 
