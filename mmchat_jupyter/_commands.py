@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from ._format import format_datetime, format_number
+from ._format import format_date, format_datetime, format_number
 from .i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ class Commands:
                 prompt=format_number(row.prompt_tokens), completion=format_number(row.completion_tokens))
             answers = ngettext("{n} answer", "{n} answers", row.messages).format(n=format_number(row.messages))
             route = " / ".join(p for p in (row.provider, row.model) if p) or "?"
-            self.out(f"{row.day}  {route} — {tokens} ({detail}), {answers}")
+            self.out(f"{format_date(row.day)}  {route} — {tokens} ({detail}), {answers}")
         grand = sum(row.total_tokens for row in totals)
         self.out(_("Total: {tokens}").format(
             tokens=ngettext("{n} token", "{n} tokens", grand).format(n=format_number(grand))))

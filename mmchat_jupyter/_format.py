@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from .i18n import _, get_language
 
@@ -17,6 +17,15 @@ def format_seconds(seconds: float) -> str:
     """0.43 -> '0.4 s'; Russian uses a decimal comma."""
     text = _("{seconds:.1f} s").format(seconds=seconds)
     return text.replace(".", ",") if get_language() == "ru" else text
+
+
+def format_date(day: str) -> str:
+    """A stored day ('2024-05-01') as listings show it ('01.05.2024' in Russian); unparsable text as it is."""
+    try:
+        parsed = date.fromisoformat(day)
+    except (TypeError, ValueError):
+        return str(day)
+    return parsed.strftime("%d.%m.%Y" if get_language() == "ru" else "%Y-%m-%d")
 
 
 def format_datetime(iso: str) -> str:
