@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from ..config import SECRET_SETTINGS
-from ..errors import ExportError
-from ..history.store import MAX_NAME_LENGTH
+from ..errors import ExportError, HistoryError
+from ..history.records import check_name
 from ..i18n import _
 from ..types import STATUS_COMPLETE, STATUS_ERROR, STATUS_INTERRUPTED, ChatRecord, MessageRecord
 
@@ -94,10 +94,10 @@ def from_json(text: str, source: str) -> ChatRecord:
         raise ExportError(text.format(file=source, version=version, supported=FORMAT_VERSION))
     chat = document.get("chat")
     _check(chat, _CHAT_FIELDS, "chat", source)
-    name = chat["name"].strip()
-    if not name or len(name) > MAX_NAME_LENGTH or any(ord(ch) < 32 for ch in name):
-        text = _("chat.name is not a single line of 1 to {n} characters")
-        raise _malformed(source, text.format(n=MAX_NAME_LENGTH))
+    try:
+        check_name(chat["name"], taken=set())  # the store's own rule, checked before anything is imported
+    except HistoryError as exc:
+        raise _malformed(source, f"chat.name: {exc.message}") from None
     messages = []
     for index, message in enumerate(chat["messages"]):
         where = f"chat.messages[{index}]"
