@@ -166,6 +166,8 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
 
     store = open_store()
     if args.all:
+        if args.name:
+            raise MMChatError(_("Give a chat name or --all, not both."))
         return export_all(store, args.format, args.output, out)
     if not args.name:
         raise MMChatError(_("Name the chat to export, or use --all."))
@@ -202,13 +204,13 @@ def export_all(store: HistoryStore, format: str, directory: str | None, out: Tex
 
 
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
-    from .export import read_export
+    from .export import import_chat, read_export
 
     # Check every file before importing any, so a bad file in the list leaves history as it was.
     records = [read_export(path) for path in args.files]
     store = open_store()
     for path, record in zip(args.files, records):
-        chat = store.import_chat(record, name=store.unique_name(record.name))
+        chat = import_chat(record, store=store)
         if chat.name == record.name:
             text = _("{file}: imported as “{name}”")
         else:

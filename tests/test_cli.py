@@ -82,6 +82,7 @@ def test_export_to_stdout_file_and_directory(store, tmp_path):
     assert "Unknown export format" not in fails("export", "tables", "-f", "pdf", status=2)
     assert "Name the chat" in fails("export", "-f", "md")
     assert "-o DIR" in fails("export", "--all", "-f", "json")
+    assert "not both" in fails("export", "tables", "--all", "-f", "json", "-o", str(tmp_path))
 
 
 def test_export_all_then_import_into_another_history(store, tmp_path):

@@ -83,14 +83,16 @@ def export_chat(
     return target
 
 
-def import_chat(path: str | os.PathLike[str], *, store: HistoryStore | None = None) -> ChatRecord:
-    """Read a JSON export back into history and return the stored chat.
+def import_chat(
+    source: str | os.PathLike[str] | ChatRecord, *, store: HistoryStore | None = None
+) -> ChatRecord:
+    """Read a JSON export (a path, or a record from `read_export`) back into history; returns the stored chat.
 
     Messages keep their content, route, parameters, usage, status and timestamps; ids are new, and a name that
     is taken gets a free variant. A malformed file, or one from a newer format version, raises ExportError
     and imports nothing.
     """
-    record = read_export(path)
+    record = source if isinstance(source, ChatRecord) else read_export(source)
     history = _store(store)
     return history.import_chat(record, name=history.unique_name(record.name))
 
