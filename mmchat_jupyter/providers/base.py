@@ -21,12 +21,14 @@ from typing import Any, ClassVar
 import httpx
 
 from .. import errors
-from .._redact import Secret
+from .._redact import Secret, install_log_filter
 from ..i18n import N_, _
 from ..types import Chunk, Completion, GenerationParams, Message
 from ._parsing import BodyParser, ErrorEvent, MalformedStream, StreamParser
 
 log = logging.getLogger("mmchat_jupyter.providers")
+# httpx and httpcore log requests at DEBUG: scrub any credential before a handler sees it.
+install_log_filter()
 
 #: Retry-After is honoured up to this many seconds in total before we give up and tell the user when to retry.
 MAX_RETRY_WAIT = 30.0
@@ -337,7 +339,7 @@ class Provider:
             text = _("{label} sent a response we cannot read ({detail}): try again; report it if it persists.")
             return errors.StreamError(text.format(label=self.label, detail=exc), **common)
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-            text = _("{label} did not answer within {seconds:.0f} s: try again, or raise MMCHAT_READ_TIMEOUT.")
+            text = _("{label} did not answer within {seconds:g} s: try again, or raise MMCHAT_READ_TIMEOUT.")
             return errors.ProviderTimeout(text.format(label=self.label, seconds=self.timeout.read), **common)
         if partial:
             text = _("The connection to {label} dropped mid-answer: the text so far is kept; try again.")
