@@ -22,18 +22,20 @@ from typing import Any
 
 from ..errors import CorruptHistoryError
 from ..i18n import _
-from ..types import ChatSummary
+from ..types import STATUS_COMPLETE, ChatSummary
 from .chatfile import ChatFile
 from .migrations import SCHEMA_VERSION
 from .paths import Layout, is_id
 from .storage import check_schema, read_json, write_json_atomic
 
 Entry = dict[str, Any]
+_ROW_KEYS = frozenset({"id", "name", "stamp", "damaged"})
+_SUMMARY_KEYS = frozenset({"created", "updated", "count", "provider", "model", "usage", "cache"})
 
 
 def summarize(header: dict[str, Any], messages: list[dict[str, Any]]) -> Entry:
-    """The index row for a chat file's header and message rows: counts, last provider/model, and token usage
-    per (day, provider, model)."""
+    """The index row for a chat file's header and message rows: counts, last provider/model, token usage per
+    (day, provider, model) and the cache keys of its complete answers."""
     last = next((m for m in reversed(messages) if m.get("provider") or m.get("model")), {})
     usage: dict[tuple[str, str | None, str | None], list[int]] = {}
     for message in messages:
@@ -54,6 +56,9 @@ def summarize(header: dict[str, Any], messages: list[dict[str, Any]]) -> Entry:
         "provider": last.get("provider"),
         "model": last.get("model"),
         "usage": [[*key, *totals] for key, totals in usage.items()],
+        "cache": sorted(
+            {m["cache_key"] for m in messages if m.get("cache_key") and m.get("status") == STATUS_COMPLETE}
+        ),
         "damaged": None,
     }
 
@@ -154,7 +159,8 @@ class ChatIndex:
             return {}
         check_schema(path, data, SCHEMA_VERSION)
         rows = data.get("chats", {}).values()
-        entries = {row["id"]: row for row in rows if isinstance(row, dict) and isinstance(row.get("id"), str)}
+        # A row lacking a field (written before that field existed) is dropped, so its chat is summarised afresh.
+        entries = {row["id"]: row for row in rows if _complete(row)}
         self._memo = (stamp, entries)
         return dict(entries)
 
@@ -163,6 +169,10 @@ class ChatIndex:
         rows = {str(n): entry for n, entry in enumerate(entries.values(), 1)}
         write_json_atomic(self.layout.index, {"_meta": {"1": {"schema": SCHEMA_VERSION}}, "chats": rows})
         self._memo = (_stamp(self.layout.index), dict(entries))
+
+
+def _complete(row: Any) -> bool:
+    return isinstance(row, dict) and row.keys() >= _ROW_KEYS and (bool(row["damaged"]) or row.keys() >= _SUMMARY_KEYS)
 
 
 def _stamp(path: Path) -> list[int] | None:

@@ -21,7 +21,7 @@ from tinydb import Query, TinyDB
 
 from ..errors import ChatNotFound, CorruptHistoryError, HistoryError
 from ..i18n import _
-from ..types import ChatRecord, ChatSummary, MessageRecord, now_iso
+from ..types import STATUS_COMPLETE, ChatRecord, ChatSummary, MessageRecord, now_iso
 from .chatfile import MESSAGE_FIELDS, ChatFile
 from .index import ChatIndex, Entry, newest_first, to_summary
 from .lock import store_lock
@@ -115,14 +115,17 @@ class HistoryStore:
                 file.set_header(name=name)
                 return file.record()
 
-    def set_chat_meta(self, chat: ChatRef, **changes: Any) -> dict[str, Any]:
-        """Change chat-level settings; a value of None removes the key. Returns the chat's new `meta`."""
+    def update_chat_meta(self, chat: ChatRef, **changes: Any) -> dict[str, Any]:
+        """Change chat-level settings (system prompt, ...); a value of None removes the key. Returns the new `meta`."""
         with self._lock, self._open(chat) as file:
             meta = dict(file.header().get("meta") or {})
             meta.update(changes)
             meta = {key: value for key, value in meta.items() if value is not None}
             file.set_header(meta=meta)
             return meta
+
+    #: The name the panel uses.
+    set_chat_meta = update_chat_meta
 
     def delete_chat(self, chat: ChatRef) -> None:
         """Delete a chat and its messages."""
@@ -141,19 +144,13 @@ class HistoryStore:
     def import_chat(self, record: ChatRecord, *, name: str | None = None) -> ChatRecord:
         """Write a whole chat in one atomic write, keeping its timestamps; returns the stored record.
 
-        The chat gets a new id; message ids are kept when unique. `name` (default `record.name`) must be free:
-        use `unique_name()` to pick one.
+        The chat and its messages get new ids (an export imported twice must not share them). `name` (default
+        `record.name`) must be free: use `unique_name()` to pick one.
         """
+        messages = [new_message(message, {"id": None})[0] for message in record.messages]
         with self._lock:
             chosen = check_name(record.name if name is None else name, _names(self._index.refresh()))
-            now, seen, messages = now_iso(), set(), []
-            for message in record.messages:
-                data = message.to_dict()
-                if not isinstance(data["id"], str) or data["id"] in seen:
-                    data["id"] = None
-                stored_message, _id_given = new_message(data, {})
-                seen.add(stored_message.id)
-                messages.append(stored_message)
+            now = now_iso()
             created = record.created or now
             updated = record.updated or max([created, *(m.created for m in messages)])
             stored = ChatRecord(new_id(), chosen, created, updated, messages, dict(record.meta))
@@ -229,6 +226,22 @@ class HistoryStore:
                         if limit is not None and len(hits) >= limit:
                             return hits
         return hits
+
+    def find_cached(self, cache_key: str) -> MessageRecord | None:
+        """The newest complete answer stored with `cache_key` (for `%%chat --cache`), or None.
+
+        The index keeps each chat's cache keys, so only a chat that has the key is opened.
+        """
+        with self._lock:
+            entries = sorted(_readable(self._index.refresh()), key=newest_first)
+            for entry in entries:
+                if cache_key not in entry.get("cache", ()):
+                    continue
+                with self._open(entry["id"]) as file:
+                    for message in reversed(file.messages()):
+                        if message.cache_key == cache_key and message.status == STATUS_COMPLETE:
+                            return message
+        return None
 
     def usage_totals(self) -> list[UsageTotal]:
         """Token usage per (UTC day, provider, model) over every stored message, oldest day first.

@@ -184,7 +184,7 @@ def test_import_keeps_timestamps_and_writes_once(store):
     assert [(m.created, m.content, m.usage) for m in again.messages] == [
         (m.created, m.content, m.usage) for m in messages
     ]
-    assert again.messages[0].id == "m1" and again.messages[1].id != "m1"  # duplicate ids are replaced
+    assert "m1" not in {m.id for m in again.messages} and len({m.id for m in again.messages}) == 2  # new ids
     with pytest.raises(ChatNameTaken):
         store.import_chat(source)
     assert store.unique_name("imported") == "imported-2"
@@ -229,9 +229,24 @@ def test_settings_persist_and_none_removes(store):
 
 def test_chat_meta(store):
     chat = store.create_chat(system="old")
-    assert store.set_chat_meta(chat, system="new", temperature=0.5) == {"system": "new", "temperature": 0.5}
+    assert store.update_chat_meta(chat, system="new", temperature=0.5) == {"system": "new", "temperature": 0.5}
     assert store.set_chat_meta(chat, temperature=None) == {"system": "new"}
     assert store.get_chat(chat).meta == {"system": "new"}
+
+
+def test_find_cached_returns_the_newest_complete_answer_with_the_key(store):
+    key, other = "ab" * 32, "cd" * 32
+    old, new = store.create_chat("old"), store.create_chat("new")
+    store.append_message(old, role="assistant", content="first", cache_key=key)
+    assert store.find_cached(key).content == "first"
+    store.append_message(new, role="assistant", content="partial", cache_key=key, status=STATUS_INTERRUPTED)
+    assert store.find_cached(key).content == "first"  # only complete answers count
+    answer = store.append_message(new, role="assistant", content="", status=STATUS_INTERRUPTED)
+    store.update_message(new, answer, content="second", status=STATUS_COMPLETE, cache_key=key)
+    assert HistoryStore(store.root).find_cached(key).content == "second"
+    assert store.find_cached(other) is None
+    store.clear_chat(new)
+    assert store.find_cached(key).content == "first"
 
 
 def test_a_second_store_sees_writes_without_reopening(store):
