@@ -14,7 +14,6 @@ from typing import Any
 
 from . import errors, types
 from .errors import MMChatError
-from .providers import get_provider, list_providers
 
 __version__ = "0.1.0"
 
@@ -24,6 +23,8 @@ _LAZY = {
     "ChatSession": "mmchat_jupyter.session",
     "HistoryStore": "mmchat_jupyter.history",
     "export_chat": "mmchat_jupyter.export",
+    "get_provider": "mmchat_jupyter.providers",
+    "list_providers": "mmchat_jupyter.providers",
     "import_chat": "mmchat_jupyter.export",
     "render_markdown": "mmchat_jupyter.render",
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Role = Literal["system", "user", "assistant"]
 
@@ -73,13 +73,12 @@ class Usage:
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
-class Chunk:
+class Chunk(NamedTuple):
     """A piece of a streamed answer.
 
     `text` is a delta to append, unless `replace` is true: then the server rewrote earlier text and `text` is the
     whole answer so far (YandexGPT's cumulative stream may revise its prefix). `usage` and `finish_reason` are set
-    on the chunk where the provider reports them.
+    on the chunk where the provider reports them. A NamedTuple: one is made per network event, so it must be cheap.
     """
 
     text: str
@@ -93,21 +92,43 @@ def apply_chunk(text: str, chunk: Chunk) -> str:
     return chunk.text if chunk.replace else text + chunk.text
 
 
-@dataclass
 class Completion:
-    """A whole answer: what a stream adds up to."""
+    """A whole answer: what a stream adds up to. Pieces are joined lazily, so adding stays O(1) per chunk."""
 
-    text: str = ""
-    usage: Usage | None = None
-    finish_reason: str | None = None
-    model: str | None = None
+    def __init__(
+        self, text: str = "", usage: Usage | None = None, finish_reason: str | None = None, model: str | None = None
+    ) -> None:
+        self._pieces = [text] if text else []
+        self.usage = usage
+        self.finish_reason = finish_reason
+        self.model = model
+
+    @property
+    def text(self) -> str:
+        if len(self._pieces) > 1:
+            self._pieces = ["".join(self._pieces)]
+        return self._pieces[0] if self._pieces else ""
 
     def add(self, chunk: Chunk) -> None:
-        self.text = apply_chunk(self.text, chunk)
+        if chunk.replace:
+            self._pieces = [chunk.text]
+        elif chunk.text:
+            self._pieces.append(chunk.text)
         if chunk.usage is not None:
             self.usage = chunk.usage
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
+
+    def _key(self) -> tuple:
+        return (self.text, self.usage, self.finish_reason, self.model)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Completion) and self._key() == other._key()
+
+    __hash__ = None  # mutable
+
+    def __repr__(self) -> str:
+        return f"Completion(text={self.text!r}, usage={self.usage!r}, finish_reason={self.finish_reason!r})"
 
 
 def now_iso() -> str:

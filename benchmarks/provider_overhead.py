@@ -1,0 +1,108 @@
+"""Provider overhead: what our streaming layer costs on top of reading the same bytes with raw httpx.
+
+Prints, for a 2,000-chunk stream from a loopback fake (each provider's real protocol):
+  - wall time of `Provider.stream()` / wall time of a raw `httpx` read of the same body (target <= 1.2)
+and the import cost of `mmchat_jupyter` in a fresh interpreter (target <= 100 ms), with what it pulls in.
+
+Run: python benchmarks/provider_overhead.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mmchat_jupyter.providers import get_provider  # noqa: E402
+from mmchat_jupyter.types import Message  # noqa: E402
+from tests.fakes.gigachat import FakeGigaChat  # noqa: E402
+from tests.fakes.yandex import FOLDER, FakeYandex  # noqa: E402
+
+CHUNKS = 2000
+ROUNDS = 7
+PIECES = [f"word{i} " for i in range(CHUNKS)]
+MESSAGES = [Message("user", "Count to two thousand, please.")]
+
+
+def _median_seconds(run) -> float:
+    run()  # warm up: connection, token, caches
+    times = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def import_cost() -> None:
+    code = "import mmchat_jupyter"
+    samples = []
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
+        rows = [line.split("|") for line in out.stderr.splitlines() if line.startswith("import time:")]
+        total = next(int(r[1]) for r in rows if r[2].strip() == "mmchat_jupyter")
+        samples.append(total)
+    median_us = statistics.median(samples)
+    print(f"import mmchat_jupyter: {median_us / 1000:.1f} ms cumulative (median of 5, -X importtime; target <= 100 ms)")
+    heavy = sorted(((int(r[1]), r[2].strip()) for r in rows[1:] if r[1].strip().isdigit()), reverse=True)[:5]
+    print("  largest imports:", ", ".join(f"{name.strip()} {us / 1000:.1f} ms" for us, name in heavy))
+    lazy = subprocess.run(
+        [sys.executable, "-c", "import sys, mmchat_jupyter; print(sorted(m for m in "
+         "('mmchat_jupyter.widget', 'mmchat_jupyter.export', 'anywidget', 'nbformat', 'markdown', 'tinydb') "
+         "if m in sys.modules))"],
+        capture_output=True, text=True,
+    ).stdout.strip()
+    print(f"  heavy modules loaded by the import (should be []): {lazy}")
+
+
+def main() -> None:
+    print(f"{CHUNKS}-chunk streams over loopback, median of {ROUNDS} rounds")
+    with FakeGigaChat() as fake:
+        fake.script(PIECES)
+        provider = get_provider("gigachat", **fake.settings())
+        list(provider.stream(MESSAGES))  # fetches the token the raw read reuses
+        body = {"model": "GigaChat", "messages": [{"role": "user", "content": MESSAGES[0].content}], "stream": True}
+        headers = {"Authorization": f"Bearer {next(iter(fake.tokens))}"}
+        measure("gigachat", provider, fake.url + "/api/v1/chat/completions", body, headers)
+    with FakeYandex() as fake:
+        fake.script(PIECES)
+        provider = get_provider("yandexgpt", base_url=fake.url, api_key="bench-key", folder_id=FOLDER)
+        body = {
+            "modelUri": f"gpt://{FOLDER}/yandexgpt/latest",
+            "completionOptions": {"stream": True},
+            "messages": [{"role": "user", "text": MESSAGES[0].content}],
+        }
+        headers = {"Authorization": "Api-Key bench-key"}
+        measure("yandexgpt", provider, fake.url + "/foundationModels/v1/completion", body, headers)
+    import_cost()
+
+
+def measure(name: str, provider, url: str, body: dict, headers: dict) -> None:
+    """Median wall time of our stream against a raw httpx read of the same request's body."""
+    def ours() -> None:
+        for _chunk in provider.stream(MESSAGES):
+            pass
+
+    client = httpx.Client(timeout=30)
+
+    def raw() -> None:
+        with client.stream("POST", url, json=body, headers=headers) as response:
+            assert response.status_code == 200, response.read()
+            for _data in response.iter_bytes():
+                pass
+
+    t_ours, t_raw = _median_seconds(ours), _median_seconds(raw)
+    print(f"{name:10s} Provider.stream() {t_ours * 1000:7.1f} ms   raw httpx read {t_raw * 1000:7.1f} ms   "
+          f"ratio {t_ours / t_raw:.2f}  (target <= 1.2)")
+    client.close()
+    provider.close()
+
+
+if __name__ == "__main__":
+    main()
