@@ -27,6 +27,12 @@ def write(directory: Path, text: str, name: str = "ipython_config.py") -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _no_running_ipython(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other tests may leave an InteractiveShell instance behind; these read config files, not its config."""
+    monkeypatch.setattr("IPython.get_ipython", lambda: None)
+
+
 @pytest.fixture
 def dirs(tmp_path: Path) -> tuple[Path, Path]:
     """An administrator's system-wide config dir and a user's profile dir, both empty."""
