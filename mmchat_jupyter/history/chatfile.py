@@ -58,6 +58,8 @@ class ChatFile:
         header = dict(rows[0]) if len(rows) == 1 else {}
         if not all(isinstance(header.get(key), str) for key in ("id", "name", "created", "updated")):
             raise damaged(self.path, _("the chat header is missing or malformed"))
+        if header["id"] != self.path.stem:  # e.g. a copy made beside the original: two files claiming one chat
+            raise damaged(self.path, _("it holds chat {id}, not the chat its name says").format(id=header["id"]))
         return header
 
     def message_rows(self) -> list[dict[str, Any]]:

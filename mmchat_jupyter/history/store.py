@@ -303,19 +303,23 @@ class HistoryStore:
         with ChatFile(self.layout.chat_path(record.id), create=True).transaction() as file:
             file.write_new(record)
 
-    def _resolve(self, chat: ChatRef, entries: dict[str, Entry] | None = None) -> str:
-        """The id of an existing chat given as a record, an id or a name; raises `ChatNotFound`."""
+    def _direct_id(self, chat: ChatRef) -> str | None:
+        """The id when `chat` is a record or the id of an existing chat; None when it must be a name."""
         if isinstance(chat, ChatRecord):
-            if self.layout.chat_path(chat.id).exists():
-                return chat.id
-            raise self._not_found(chat.name)
+            return chat.id
         if not isinstance(chat, str):
             raise TypeError(f"a chat is a ChatRecord, an id or a name, not {type(chat).__name__}")
-        if is_id(chat) and self.layout.chat_path(chat).exists():
-            return chat
-        for entry in (entries if entries is not None else self._index.refresh()).values():
-            if entry.get("name") == chat.strip():
-                return entry["id"]
+        return chat if is_id(chat) and self.layout.chat_path(chat).exists() else None
+
+    def _resolve(self, chat: ChatRef, entries: dict[str, Entry] | None = None) -> str:
+        """The id of an existing chat given as a record, an id or a name; raises `ChatNotFound`."""
+        chat_id = self._direct_id(chat)
+        if chat_id is not None and self.layout.chat_path(chat_id).exists():
+            return chat_id
+        if isinstance(chat, str):
+            for entry in (entries if entries is not None else self._index.refresh()).values():
+                if entry.get("name") == chat.strip():
+                    return entry["id"]
         raise self._not_found(chat)
 
     @contextmanager
@@ -332,7 +336,7 @@ class HistoryStore:
                 if expected_name is None or header["name"] == expected_name:
                     yield file
                     return
-        raise self._not_found(chat.name if isinstance(chat, ChatRecord) else chat)
+        raise self._not_found(chat)
 
     def _candidates(self, chat: ChatRef) -> Iterator[tuple[str, str | None]]:
         """Ids the chat may have, each with the name its file must show (None when the id is certain).
@@ -341,21 +345,19 @@ class HistoryStore:
         by name stay as cheap as appends by id. A rename in another kernel can make that guess wrong, which the
         file's header shows; only then is the index refreshed.
         """
-        if isinstance(chat, ChatRecord):
-            yield chat.id, None
+        chat_id = self._direct_id(chat)
+        if chat_id is not None:
+            yield chat_id, None
             return
-        if not isinstance(chat, str):
-            raise TypeError(f"a chat is a ChatRecord, an id or a name, not {type(chat).__name__}")
-        if is_id(chat) and self.layout.chat_path(chat).exists():
-            yield chat, None
-            return
-        name = chat.strip()
+        name = chat.strip()  # type: ignore[union-attr]  # _direct_id let only a str through
         for entry in self._index.saved().values():
             if entry.get("name") == name:
                 yield entry["id"], name
         yield self._resolve(chat), None
 
-    def _not_found(self, chat: str) -> ChatNotFound:
+    def _not_found(self, chat: ChatRef) -> ChatNotFound:
+        if isinstance(chat, ChatRecord):
+            chat = chat.name
         return ChatNotFound(
             _(
                 "No chat {chat!r} in the history at {root}; it may have been renamed or deleted — list the chats "

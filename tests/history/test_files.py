@@ -60,6 +60,7 @@ DAMAGE = {
         "written by a newer mmchat-jupyter",
     ),
     "headerless": (lambda raw: json.dumps({"_meta": json.loads(raw)["_meta"]}).encode(), "chat header"),
+    "other chat's": (lambda raw: raw.replace(b'"id":"', b'"id":"f', 1), "not the chat its name says"),
 }
 
 

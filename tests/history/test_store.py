@@ -279,3 +279,15 @@ def test_append_does_not_rewrite_the_index(store):
         store.append_message(chat, role="user", content=str(n))
     assert (index.stat().st_mtime_ns, index.read_bytes()) == before
     assert store.list_chats()[0].message_count == 5  # caught up lazily
+
+
+def test_a_name_follows_renames_made_by_another_kernel(store):
+    other = HistoryStore(store.root)
+    first = store.create_chat("x")
+    store.list_chats()  # this store's saved index now says "x" is `first`
+    other.rename_chat("x", "y")
+    second = other.create_chat("x")
+    store.append_message("x", role="user", content="to x")
+    store.append_message("y", role="user", content="to y")
+    assert [m.content for m in other.get_chat(first).messages] == ["to y"]
+    assert [m.content for m in other.get_chat(second).messages] == ["to x"]
