@@ -39,7 +39,11 @@ from typing import Any
 
 from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode
 from traitlets.config import Config, Configurable
-from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
+from traitlets.config.loader import (
+    ConfigFileNotFound,
+    JSONFileConfigLoader,
+    PyFileConfigLoader,
+)
 
 from ._redact import Secret
 from .errors import ConfigError
@@ -171,7 +175,7 @@ def _load_dirs(dirs: Sequence[str], *, strict: bool) -> Config:
                     config.merge(loader_class(name + ext, path=directory).load_config())
                 except ConfigFileNotFound:
                     continue
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a config file is code: it can raise anything
                     if strict:
                         text = _("Cannot read {path}: {error}; ask your administrator to fix it.")
                         raise ConfigError(text.format(path=path, error=exc)) from None
