@@ -9,18 +9,9 @@ import time
 import pytest
 from IPython.core.error import UsageError
 
-from mmchat_jupyter.history import HistoryStore
 from mmchat_jupyter.magics import ChatMagics, code_of
 
 from .magic_shell import magics, run, shell, state  # noqa: F401  (fixtures)
-
-needs_meta = pytest.mark.xfail(
-    not hasattr(HistoryStore, "update_chat_meta"), reason="HistoryStore.update_chat_meta not there yet", strict=True
-)
-needs_cache = pytest.mark.xfail(
-    not hasattr(HistoryStore, "find_cached"), reason="HistoryStore.find_cached not there yet", strict=True
-)
-
 
 def test_load_ext_registers_both_magics(shell):
     shell.run_line_magic("load_ext", "mmchat_jupyter")
@@ -96,19 +87,20 @@ def test_template_and_system_prompt(shell, magics):
     assert "> Write a haiku about the sea" in run(shell, "%%chat --template haiku\nthe sea").final["text/plain"]
 
 
-@needs_meta
 def test_system_prompt_is_kept_for_the_chat(shell):
     ran = run(shell, "%%chat -s 'You are terse.'\nhello")
     assert "System prompt: “You are terse.”" in ran.final["text/plain"]
     assert "You are terse." in run(shell, "%%chat\nagain").final["text/plain"]
 
 
-@needs_cache
-def test_cache_reuses_an_identical_request(shell):
-    first = run(shell, "%%chat --no-history --cache\nsame")
-    second = run(shell, "%%chat --no-history --cache\nsame")
+def test_cache_reuses_an_identical_request(shell, magics):
+    # The same question in two fresh chats is the same request (same context); without --cache it is asked again.
+    first = run(shell, "%%chat --new --cache\nsame")
+    second = run(shell, "%%chat --new --cache\nsame")
     assert second.final["text/plain"] == first.final["text/plain"]
-    assert "cached" in second.final["text/html"]
+    assert "cached" in second.final["text/html"] and "cached" not in first.final["text/html"]
+    assert magics.session.chat.messages[-1].content == first.final["text/plain"]
+    assert "cached" not in run(shell, "%%chat --new\nsame").final["text/html"]
 
 
 def test_format_text_and_code(shell):
