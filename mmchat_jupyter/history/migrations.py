@@ -10,8 +10,8 @@ version in its `_meta` table.
 
 `MIGRATIONS[n - 1]` takes a store from version n to n + 1. A migration is a function of the root directory, run
 under the store lock after `backup()` copied every data file; it writes raw JSON as that version defined it (not
-through today's classes, which will move on) and records the new version last, so an interrupted migration is
-simply run again on the next open.
+through today's classes, which will move on) and makes the new version visible only in its last steps, so an
+interrupted migration is simply run again on the next open.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import CorruptHistoryError
 from ..i18n import _
 from .paths import FILE_MODE, Layout, make_dir, new_id
-from .storage import check_schema, damaged, fsync_dir, read_json, schema_of, write_json_atomic
+from .storage import check_schema, fsync_dir, read_json, schema_of, write_json_atomic
 
 SCHEMA_VERSION = 2
 
@@ -63,9 +63,7 @@ def _m001_message(row: dict[str, Any]) -> dict[str, Any]:
 def m001_split_single_file(root: Path) -> None:
     """1 -> 2: split `history.json` into one file per chat with our own ids, plus the index."""
     layout = Layout(root)
-    legacy = read_json(layout.legacy)
-    if legacy is None:
-        raise damaged(layout.legacy, _("the file is missing"))
+    legacy = read_json(layout.legacy) or {}
     chats_dir = layout.chats
     # The new chat files are built in a staging directory that becomes `chats/` in one rename: `chats/` existing
     # beside `history.json` means a previous run got that far, and only the version record is left to write.
