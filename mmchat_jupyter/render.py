@@ -16,20 +16,17 @@ python-markdown and Pygments produce then goes through the allow-list (`_sanitiz
 
 from __future__ import annotations
 
-import functools
-import html
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, TextIO
 
 import markdown
 from markdown.extensions.codehilite import CodeHiliteExtension
 from markdown.extensions.fenced_code import FencedBlockPreprocessor
 from markdown.extensions.tables import TableExtension
 from markdown.treeprocessors import Treeprocessor
-from pygments.formatters.html import HtmlFormatter
 
+from ._highlight import CODE_BLOCK_CLOSE, code_block_open, formatter_for_block, highlight_lines, pygments_css
 from ._sanitize import CODE_BLOCK_CLASS, WRAPPER_CLASS, sanitize
 from ._throttle import Throttle
 
@@ -38,36 +35,6 @@ __all__ = ["StreamingRenderer", "Throttle", "pygments_css", "render_markdown"]
 _OPEN = f'<div class="{WRAPPER_CLASS}">'
 _CLOSE = "</div>"
 _TAB_LENGTH = 4  # python-markdown's default; the block splitter below must see lines as it does
-
-
-class _CodeFormatter(HtmlFormatter):
-    """Pygments HTML with CSS classes in `<div class="highlight"><pre><code class="language-x">`.
-
-    The `language-x` class is the front end's hook for a Copy button. We write the wrapper ourselves (Pygments'
-    own adds a trailing newline that would make a code block's HTML depend on what follows it, see
-    StreamingRenderer) and let Pygments write only the highlighted lines (`nowrap`).
-    """
-
-    def __init__(self, language_class: str) -> None:
-        super().__init__(nowrap=True)
-        self._open = f'<div class="{CODE_BLOCK_CLASS}"><pre><code class="{html.escape(language_class)}">'
-
-    def format_unencoded(self, tokensource: Iterable[tuple[Any, str]], outfile: TextIO) -> None:
-        """Write the highlighted tokens inside our wrapper."""
-        outfile.write(self._open)
-        super().format_unencoded(tokensource, outfile)
-        outfile.write("</code></pre></div>")
-
-
-@functools.lru_cache(maxsize=64)
-def _formatter(language_class: str) -> _CodeFormatter:
-    return _CodeFormatter(language_class)
-
-
-def _formatter_for_block(lang_str: str, **_block_options: object) -> _CodeFormatter:
-    # CodeHilite builds a formatter per code block; we hand out one per language instead. The per-block options
-    # (hl_lines, linenos, noclasses, ...) are ignored on purpose: the Markdown source must not reshape our HTML.
-    return _formatter(lang_str)
 
 
 class _FencedBlocks(FencedBlockPreprocessor):
@@ -101,7 +68,7 @@ def _new_markdown() -> markdown.Markdown:
             "sane_lists",
             TableExtension(use_align_attribute=True),  # `align=`, since `style` never passes the sanitizer
             CodeHiliteExtension(
-                css_class=CODE_BLOCK_CLASS, guess_lang=False, pygments_formatter=_formatter_for_block
+                css_class=CODE_BLOCK_CLASS, guess_lang=False, pygments_formatter=formatter_for_block
             ),
         ],
         tab_length=_TAB_LENGTH,
@@ -134,35 +101,34 @@ def render_markdown(text: str) -> str:
     return _OPEN + _fragment(text) + _CLOSE
 
 
-@functools.lru_cache(maxsize=8)
-def pygments_css(style_light: str = "default", style_dark: str = "monokai") -> str:
-    """CSS for the highlight classes: `style_light` by default, `style_dark` under JupyterLab's dark themes.
-
-    Rules are scoped to `.mmchat-md .highlight`, so they touch nothing else on the page; the dark ones sit under
-    `[data-jp-theme-light="false"]` (set by JupyterLab on <body>) and win by specificity. No external assets.
-    Raises `pygments.util.ClassNotFound` for an unknown style name.
-    """
-    scope = f".{WRAPPER_CLASS} .{CODE_BLOCK_CLASS}"
-    rules: list[str] = []
-    for style, selector in ((style_light, scope), (style_dark, f'[data-jp-theme-light="false"] {scope}')):
-        formatter = HtmlFormatter(style=style)
-        # Not get_style_defs(): it also emits unscoped rules (`pre { line-height }`) that would restyle JupyterLab.
-        rules += formatter.get_background_style_defs(selector)
-        rules += formatter.get_token_style_defs(selector)
-    return "\n".join(rules) + "\n"
-
-
 # --- streaming ---------------------------------------------------------------------------------------------------
 
 _EOL = re.compile(r"\r\n?|\n")  # python-markdown reads a lone \r as a line break too
 # An opening fence exactly as python-markdown's fenced_code accepts it (the closing one is the same fence alone).
-_FENCE_OPEN = re.compile(r"""(`{3,}|~{3,}) *(?:\{.*\}|\.?[\w#.+-]* *(?:hl_lines=(["']).*?\2 *)?)""")
+_FENCE_OPEN = re.compile(r"""(`{3,}|~{3,}) *(?:\{(.*)\}|\.?([\w#.+-]*) *(?:hl_lines=(["']).*?\4 *)?)""")
+_FIRST_CLASS = re.compile(r"\.([\w#.+-]+)")  # in `{ .lang #id }`, the language
 _LIST_ITEM = re.compile(r"(?:[*+-]|\d+\.) ")
+# Past this many characters, an open fence's code is highlighted piecewise: settled lines once, in pieces of
+# about this size, and only the newest piece at each update.
+_CODE_PIECE = 1000
+
+
+@dataclass
+class _OpenFence:
+    """A code fence whose closing line has not arrived yet (offsets are in the tail)."""
+
+    marker: str  # "```", "~~~~", ...
+    line: int  # the opening line
+    code: int  # the first line of code
+    lang: str
+    cut: int  # the code before this offset is highlighted in `html`
+    html: str = ""
+    head: str | None = None  # rendered text of the group before the fence
 
 
 @dataclass(frozen=True)
 class _Block:
-    """A finished run of top-level Markdown blocks: `text[start:end]`, final since `text[:decided]` arrived."""
+    """A finished run of top-level Markdown blocks, ending at `end` in the answer; final since `decided` arrived."""
 
     end: int
     decided: int
@@ -176,25 +142,28 @@ class StreamingRenderer:
     (outside fenced code) is followed by a line that starts a new block rather than continuing the old one
     (indented text, another item of the same list, more of the same quote continue it). Finished blocks are
     rendered once and cached; each update renders only the tail. While a ``` fence is open, the tail is rendered
-    with the fence closed, so code shows as code as it arrives.
+    with the fence closed, so code shows as code as it arrives; a long open fence is highlighted piecewise (the
+    lexer restarts at each piece, so a string spanning two may look wrong until the fence closes).
 
     `finish()` renders the whole text once more, from scratch: a few constructs reach across blocks (a reference
     link whose definition comes later), and one full render per answer is cheap. So the final HTML is exactly
     `render_markdown(text)`. Each fragment is sanitized on its own, so every intermediate HTML is as safe.
 
     Throttled displays call `append()` per chunk and read `html` only when they show an update (see `Throttle`).
+    Appending copies only the tail; building `html` is the one step that touches the whole answer (one join).
     """
 
     def __init__(self) -> None:
-        self._text = ""
         self._html: str | None = None  # the current streaming render; None once the text changed
         self._final: str | None = None
-        self._restart(0, [])
+        self._restart("", [])
 
     @property
     def text(self) -> str:
         """The Markdown received so far."""
-        return self._text
+        if len(self._head) > 1:
+            self._head[:] = ["".join(self._head)]
+        return "".join(self._head) + self._tail
 
     @property
     def html(self) -> str:
@@ -203,14 +172,16 @@ class StreamingRenderer:
             return self._final
         if self._html is None:
             self._scan()
-            body = "\n".join(part for part in (self._done_html, self._render_tail()) if part)
-            self._html = _OPEN + body + _CLOSE
+            tail = self._render_tail()
+            if tail and self._parts:
+                tail = "\n" + tail
+            self._html = "".join([_OPEN, *self._parts, tail, _CLOSE])
         return self._html
 
     def append(self, text_delta: str) -> None:
         """Add text without rendering; the next read of `html` renders it."""
         if text_delta:
-            self._text += text_delta
+            self._tail += text_delta
             self._html = self._final = None
 
     def feed(self, text_delta: str) -> str:
@@ -223,9 +194,10 @@ class StreamingRenderer:
 
         Finished blocks whose text (and the line that closed them) did not change stay cached.
         """
-        if full_text.startswith(self._text):
-            return self.feed(full_text[len(self._text):])
-        old, kept, limit = self._text, 0, len(self._blocks)
+        old = self.text
+        if full_text.startswith(old):
+            return self.feed(full_text[len(old):])
+        kept, limit = 0, len(self._blocks)
         while kept < limit:  # binary search: a block's prefix unchanged => so are all earlier ones
             middle = (kept + limit + 1) // 2
             decided = self._blocks[middle - 1].decided
@@ -233,49 +205,50 @@ class StreamingRenderer:
                 kept = middle
             else:
                 limit = middle - 1
-        blocks = self._blocks[:kept]
-        self._text = full_text
         self._html = self._final = None
-        self._restart(blocks[-1].end if blocks else 0, blocks)
+        self._restart(full_text, self._blocks[:kept])
         return self.html
 
     def finish(self) -> str:
         """Render the whole answer from scratch (equal to `render_markdown(text)`) and return it."""
         if self._final is None:
-            self._final = render_markdown(self._text)
+            self._final = render_markdown(self.text)
         return self._final
 
-    # Splitting. State covers the group of blocks after the last finished one, up to `_pos` (start of the line
-    # still arriving).
+    # Splitting. The state describes the tail (the text after the last finished block) up to `_pos`, the start of
+    # the line still arriving; offsets are in the tail.
 
-    def _restart(self, done_end: int, blocks: list[_Block]) -> None:
-        """Keep `blocks` (ending at `done_end`, outside any fence) and rescan the text after them."""
+    def _restart(self, text: str, blocks: list[_Block]) -> None:
+        """Keep `blocks`, which cover the start of `text` and end outside any fence, and rescan the rest."""
+        done = blocks[-1].end if blocks else 0
         self._blocks = blocks
-        self._done_html = "\n".join(block.html for block in blocks if block.html)
-        self._done_end = self._pos = done_end
-        self._fence: str | None = None  # the open fence's marker, e.g. "```"
+        self._parts = [block.html for block in blocks if block.html]  # the HTML of finished blocks,
+        self._parts[1:] = ["\n" + part for part in self._parts[1:]]  # each after its separator
+        self._head, self._tail = [text[:done]], text[done:]
+        self._done = done  # the length of the text before the tail
+        self._pos = 0
+        self._fence: _OpenFence | None = None
         self._blank = False  # a blank line ended the last block of the group
         self._has_content = self._has_list = self._has_quote = False
 
     def _scan(self) -> None:
-        text, pos = self._text, self._pos
-        while (eol := _EOL.search(text, pos)) is not None:
-            if eol.end() == len(text) and eol.group() == "\r":
+        while (eol := _EOL.search(self._tail, self._pos)) is not None:
+            if eol.end() == len(self._tail) and eol.group() == "\r":
                 break  # maybe half of a "\r\n"
-            self._scan_line(text[pos:eol.start()].expandtabs(_TAB_LENGTH), pos, eol.end())
-            pos = eol.end()
-        self._pos = pos
+            start, self._pos = self._pos, eol.end()
+            self._scan_line(self._tail[start:eol.start()].expandtabs(_TAB_LENGTH), start)
 
-    def _scan_line(self, line: str, start: int, end: int) -> None:
+    def _scan_line(self, line: str, start: int) -> None:
         if self._fence is not None:
-            if line.rstrip(" ") == self._fence:
+            if line.rstrip(" ") == self._fence.marker:
                 self._fence = None
             return
         if not line.strip(" "):
             self._blank = self._has_content
             return
         if self._blank and not self._continues(line):
-            self._finish_group(start, end)
+            self._finish_group(start)
+            start = 0
         self._blank = False
         self._has_content = True
         if line[0] == ">":
@@ -284,7 +257,8 @@ class StreamingRenderer:
             self._has_list = True
         fence = _FENCE_OPEN.fullmatch(line)
         if fence:
-            self._fence = fence.group(1)
+            lang = fence.group(3) if fence.group(2) is None else _first_class(fence.group(2))
+            self._fence = _OpenFence(fence.group(1), start, self._pos, lang or "", self._pos)
 
     def _continues(self, line: str) -> bool:
         """Does `line`, after a blank line, continue the group (merging is always safe, splitting is not)?"""
@@ -294,24 +268,53 @@ class StreamingRenderer:
             or (self._has_quote and line[0] == ">")
         )
 
-    def _finish_group(self, start: int, decided: int) -> None:
-        fragment = _fragment(self._text[self._done_end:start])
-        self._blocks.append(_Block(start, decided, fragment))
+    def _finish_group(self, end: int) -> None:
+        """The tail's text before `end` is finished: render it once, and start the tail at `end`."""
+        group, self._tail = self._tail[:end], self._tail[end:]
+        self._head.append(group)
+        self._done += end
+        self._pos -= end
+        fragment = _fragment(group)
+        self._blocks.append(_Block(self._done, self._done + self._pos, fragment))
         if fragment:
-            self._done_html = f"{self._done_html}\n{fragment}" if self._done_html else fragment
-        self._done_end = start
+            self._parts.append("\n" + fragment if self._parts else fragment)
         self._has_list = self._has_quote = False
 
     def _render_tail(self) -> str:
-        tail = self._text[self._done_end:]
-        arriving = self._text[self._pos:].expandtabs(_TAB_LENGTH).rstrip(" \r")
-        if self._fence is not None:
-            if arriving and self._fence.startswith(arriving):  # the closing fence, half here: leave it out
-                tail = self._text[self._done_end:self._pos]
-            elif self._pos < len(self._text):
-                tail += "\n"
-            tail += self._fence + "\n"
-        elif arriving and (not arriving[:3].strip("`") or not arriving[:3].strip("~")):
-            # maybe an opening fence, half here: wait for its line rather than flash it as text
-            tail = self._text[self._done_end:self._pos]
-        return _fragment(tail) if tail else ""
+        text, fence = self._tail, self._fence
+        arriving = text[self._pos:].expandtabs(_TAB_LENGTH).rstrip(" \r")
+        if fence is None:
+            if arriving and (not arriving[:3].strip("`") or not arriving[:3].strip("~")):
+                # maybe an opening fence, half here: wait for its line rather than flash it as text
+                text = text[:self._pos]
+            return _fragment(text) if text else ""
+        # Render with the fence closed, leaving out a closing fence that is half here.
+        end = self._pos if arriving and fence.marker.startswith(arriving) else len(text)
+        if end - fence.code > _CODE_PIECE:
+            return self._render_long_fence(fence, end)
+        text = text[:end]
+        return _fragment(text + ("" if text.endswith(("\n", "\r")) else "\n") + fence.marker + "\n")
+
+    def _render_long_fence(self, fence: _OpenFence, end: int) -> str:
+        text = self._tail
+        while self._pos - fence.cut > _CODE_PIECE:  # highlight settled lines, cut after a blank line if any
+            blank = text.rfind("\n\n", fence.cut, self._pos)
+            cut = blank + 2 if blank >= 0 else self._pos
+            fence.html += highlight_lines(_code(text[fence.cut:cut], first=fence.cut == fence.code), fence.lang)
+            fence.cut = cut
+        if fence.head is None:
+            fence.head = _fragment(text[:fence.line])
+        newest = highlight_lines(_code(text[fence.cut:end], first=fence.cut == fence.code), fence.lang)
+        code = code_block_open(fence.lang) + fence.html + newest
+        return "\n".join(part for part in (fence.head, code + CODE_BLOCK_CLOSE) if part)
+
+
+def _first_class(attributes: str) -> str:
+    match = _FIRST_CLASS.search(attributes)
+    return match.group(1) if match else ""
+
+
+def _code(piece: str, first: bool = False) -> str:
+    """A piece of fenced code as python-markdown hands it to Pygments: newlines normalized, tabs expanded."""
+    piece = _EOL.sub("\n", piece).expandtabs(_TAB_LENGTH)
+    return piece.lstrip("\n") if first else piece

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -307,3 +308,56 @@ def test_carriage_returns(text):
     for char in text:
         renderer.feed(char)
     assert renderer.finish() == render_markdown(text)
+
+
+# --- a long open code fence --------------------------------------------------------------------------------------
+
+
+def long_code(lines: int) -> str:
+    rng = random.Random(3)
+    out = []
+    for index in range(lines):
+        out.append(rng.choice([
+            f"def f{index}(x):", f"    return x * {index}", "", f'    s = "<script>alert({index})</script>"',
+            '    """doc', '    string"""', f"\tvalue = [{index}, 'два']",
+        ]))
+    return "\n".join(out) + "\n"
+
+
+def code_text(html: str) -> str:
+    """The text inside the <code> of the last code block, as a browser would show it."""
+    from html import unescape
+
+    start = html.rindex('<code class="language-')
+    inner = html[html.index(">", start) + 1:html.index("</code>", start)]
+    return unescape(re.sub(r"<[^>]+>", "", inner))
+
+
+def test_long_open_fence_is_highlighted_piecewise(monkeypatch):
+    pieces: list[int] = []
+    original = render.highlight_lines
+    monkeypatch.setattr(render, "highlight_lines", lambda code, lang: pieces.append(len(code)) or original(code, lang))
+    code = long_code(700)
+    text = "Here:\n\n```python\n" + code + "```\n\nAfter.\n"
+    renderer = StreamingRenderer()
+    for start in range(0, len(text), 37):
+        renderer.append(text[start:start + 37])
+        html = renderer.html
+        so_far = renderer.text
+        if "```\n\nAfter" not in so_far and so_far.count("\n") > 3:
+            shown = code_text(html)
+            received = so_far.split("```python\n", 1)[1].expandtabs(4)
+            assert shown.rstrip(" \n`") == received.rstrip(" \n`")
+    assert len(code) > 10_000
+    assert max(pieces) < 3 * render._CODE_PIECE  # no update re-highlights the whole fence
+    assert renderer.html == render_markdown(text) == renderer.finish()
+
+
+def test_long_fence_in_unknown_language_and_tildes():
+    text = "~~~~nosuchlang\n" + "<b>x</b>\n" * 400
+    renderer = StreamingRenderer()
+    for start in range(0, len(text), 100):
+        html = renderer.feed(text[start:start + 100])
+    assert '<code class="language-nosuchlang">' in html and "<span" not in html
+    assert code_text(html) == "<b>x</b>\n" * 400
+    assert renderer.feed("~~~~") == render_markdown(text + "~~~~")
