@@ -65,6 +65,7 @@ function icon(name) {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", "0 0 24 24");
   svg.setAttribute("aria-hidden", "true");
+  svg.classList.add(`mmc-i-${name}`);
   const path = document.createElementNS(SVG, "path");
   path.setAttribute("d", ICONS[name]);
   svg.append(path);
@@ -324,7 +325,8 @@ function render({ model, el }) {
     const nodes = messages.map((m, i) => messageNode(m, i === lastAnswer && i === messages.length - 1));
     bubble = model.get("pending").turn === undefined ? null : h("div", { class: "mmc-msg mmc-assistant mmc-streaming" },
       h("div", { class: "mmc-body" }));
-    ui.log.replaceChildren(...nodes, bubble ?? (nodes.length ? null : h("div", { class: "mmc-empty", text: t("empty") })));
+    const empty = nodes.length || bubble ? [] : [h("div", { class: "mmc-empty", text: t("empty") })];
+    ui.log.replaceChildren(...nodes, ...(bubble ? [bubble] : empty));
     renderStream();
     ui.log.scrollTop = ui.log.scrollHeight;
   }

@@ -52,9 +52,10 @@ def _fakes() -> Iterator[tuple[FakeYandex, FakeGigaChat]]:
 
 @pytest.fixture
 def fake_yandex(_fakes: tuple[FakeYandex, FakeGigaChat]) -> FakeYandex:
-    _fakes[0].reset()
-    _fakes[0].script_texts([])  # back to the default answer ("You said: ...")
-    return _fakes[0]
+    fake = _fakes[0]
+    fake.reset()
+    fake._texts = None  # back to the default answer, "You said: <prompt>" (FakeOpenAI has no public way yet)
+    return fake
 
 
 @pytest.fixture

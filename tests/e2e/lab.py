@@ -166,5 +166,7 @@ class Notebook:
         """"JupyterLab Light" or "JupyterLab Dark"; waits until the page has switched."""
         self.page.evaluate("(theme) => { window.jupyterapp.commands.execute('apputils:change-theme', {theme}); }",
                            theme)
-        light = "true" if "Light" in theme else "false"
-        self.page.wait_for_selector(f"body[data-jp-theme-light='{light}']")
+        # JupyterLab shows its splash screen while the theme's stylesheet loads.
+        self.page.wait_for_function(
+            "(theme) => document.body.dataset.jpThemeName === theme && !document.querySelector('#jupyterlab-splash')",
+            arg=theme)
