@@ -40,8 +40,8 @@ _TAB_LENGTH = 4  # python-markdown's default; the block splitter below must see 
 class _FencedBlocks(FencedBlockPreprocessor):
     """fenced_code, minus `{ key=value }` options on the opening fence.
 
-    Upstream hands those options to Pygments' lexer and formatter, so an answer could set e.g. `tabsize=99999999`
-    and make us allocate gigabytes. `{ .lang }` still names the language.
+    Upstream hands those options to Pygments' lexer and formatter: an answer containing `{ .py tabsize=abc }` would
+    make the whole render raise (OptionError), and others change our markup. `{ .lang }` still names the language.
     """
 
     def handle_attrs(self, attrs):  # type: ignore[no-untyped-def]  # upstream signature
