@@ -113,7 +113,7 @@ class ChatIndex:
                 chat_id, ext = os.path.splitext(item.name)
                 if ext != ".json" or not is_id(chat_id):
                     continue
-                stamp = _stamp(Path(item.path))
+                stamp = _stamp(item.path)
                 if stamp is None:
                     continue
                 old = cached.get(chat_id)
@@ -175,7 +175,7 @@ def _complete(row: Any) -> bool:
     return isinstance(row, dict) and row.keys() >= _ROW_KEYS and (bool(row["damaged"]) or row.keys() >= _SUMMARY_KEYS)
 
 
-def _stamp(path: Path) -> list[int] | None:
+def _stamp(path: str | Path) -> list[int] | None:
     """What changes whenever `path` is rewritten (`write_json_atomic` makes each mtime later than the last)."""
     try:
         info = os.stat(path)

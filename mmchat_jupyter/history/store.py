@@ -65,7 +65,8 @@ class HistoryStore:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0) -> None:
-        self.root = Path(root).expanduser() if root is not None else default_root()
+        # Absolute, so a later chdir in the notebook does not move the history.
+        self.root = (Path(root).expanduser() if root is not None else default_root()).absolute()
         self.layout = Layout(self.root)
         make_dir(self.root)
         self._lock = store_lock(self.layout.lock, lock_timeout)
