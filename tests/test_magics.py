@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import _thread
+import subprocess
+import sys
 import threading
 import time
 
@@ -23,6 +25,21 @@ def test_load_ext_registers_both_magics(shell):
     finally:
         shell.configurables.remove(loaded)
         shell.extension_manager.loaded.discard("mmchat_jupyter")
+
+
+def test_load_ext_is_cheap():
+    # A fresh interpreter, as a kernel starting up: loading the extension must not pull in the engine's weight.
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "InteractiveShell.instance().run_line_magic('load_ext', 'mmchat_jupyter')\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split())
+    assert "mmchat_jupyter.magics" in loaded
+    heavy = {"mmchat_jupyter.session", "mmchat_jupyter.render", "mmchat_jupyter.widget", "mmchat_jupyter.export",
+             "mmchat_jupyter.history", "mmchat_jupyter.display", "anywidget", "markdown", "nh3", "tinydb", "httpx"}
+    assert not heavy & loaded
 
 
 def test_answer_streams_then_final_bundle_with_footer(shell, monkeypatch):
