@@ -22,7 +22,7 @@ def check_name(name: str, taken: set[str]) -> str:
         raise TypeError(f"a chat name is a str, not {type(name).__name__}")
     clean = name.strip()
     if not clean:
-        raise HistoryError(_("A chat name cannot be empty."))
+        raise HistoryError(_("A chat name cannot be empty; give it at least one visible character."))
     if len(clean) > MAX_NAME_LENGTH or any(ord(ch) < 32 for ch in clean):
         raise HistoryError(_("A chat name must be a single line of at most {n} characters.").format(n=MAX_NAME_LENGTH))
     if clean in taken:
