@@ -32,7 +32,7 @@ RUNS = 3  # per update, the fastest of the runs is kept: the least disturbed by 
 POINTS = (1_000, 10_000, 100_000)
 WINDOW = 1_000  # updates whose answer length is within +-WINDOW/2 of a point count for that point
 
-WORDS = (
+WORDS = (  # noqa: SIM905  (prose reads better than a list of 60 quoted words)
     "the model returns a stream of tokens and each chunk is appended to the answer while the notebook shows "
     "what has arrived so far so the user can read along ответ модели приходит частями и каждая часть "
     "добавляется к тексту пока блокнот показывает уже полученное данные таблица функция значение"
@@ -102,7 +102,7 @@ def stream_once(text: str) -> tuple[list[tuple[int, float]], float, float, float
         renderer.append(text[start:start + CHUNK_CHARS])
         if throttle.ready(now=index / CHUNKS_PER_SECOND):
             began = time.process_time()
-            renderer.html
+            _ = renderer.html
             updates.append((start + CHUNK_CHARS, time.process_time() - began))
     began = time.process_time()
     renderer.finish()
@@ -162,7 +162,7 @@ def fence_updates(text: str, point: int, samples: int = 5) -> list[float]:
     """CPU of the `samples` updates just before `point` characters of `text` have streamed in."""
     renderer = StreamingRenderer()
     renderer.append(text[:point - samples * 100])
-    renderer.html
+    _ = renderer.html
     costs = []
     for index in range(samples):
         renderer.append(text[point - (samples - index) * 100:point - (samples - index - 1) * 100])

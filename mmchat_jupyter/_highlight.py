@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import html
-from typing import Any, Iterable, TextIO
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 from pygments import highlight
 from pygments.formatters.html import HtmlFormatter
@@ -15,7 +16,7 @@ from pygments.util import ClassNotFound
 
 from ._sanitize import CODE_BLOCK_CLASS, WRAPPER_CLASS, sanitize
 
-__all__ = ["code_block_open", "formatter_for_block", "highlight_lines", "pygments_css", "CODE_BLOCK_CLOSE"]
+__all__ = ["CODE_BLOCK_CLOSE", "code_block_open", "formatter_for_block", "highlight_lines", "pygments_css"]
 
 CODE_BLOCK_CLOSE = "</code></pre></div>"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import nh3
 from pygments.token import STANDARD_TYPES
@@ -58,18 +58,18 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
     return value
 
 
-_POLICY = dict(
-    tags=_TAGS,
-    clean_content_tags={"script", "style"},
-    attributes=_ATTRIBUTES,
-    tag_attribute_values={"th": _ALIGN, "td": _ALIGN},
-    set_tag_attribute_values={"a": {"target": "_blank"}},
-    allowed_classes=_CLASSES,
-    attribute_filter=_filter_attribute,
-    url_schemes={"http", "https", "mailto"},
-    link_rel="noopener noreferrer nofollow",
-    strip_comments=True,
-)
+_POLICY: dict[str, object] = {
+    "tags": _TAGS,
+    "clean_content_tags": {"script", "style"},
+    "attributes": _ATTRIBUTES,
+    "tag_attribute_values": {"th": _ALIGN, "td": _ALIGN},
+    "set_tag_attribute_values": {"a": {"target": "_blank"}},
+    "allowed_classes": _CLASSES,
+    "attribute_filter": _filter_attribute,
+    "url_schemes": {"http", "https", "mailto"},
+    "link_rel": "noopener noreferrer nofollow",
+    "strip_comments": True,
+}
 
 
 def _build() -> Callable[[str], str]:

@@ -25,7 +25,7 @@ class Throttle:
         show(renderer.finish())
     """
 
-    __slots__ = ("interval", "_last")
+    __slots__ = ("_last", "interval")
 
     def __init__(self, interval: float = 0.1) -> None:
         if interval < 0:

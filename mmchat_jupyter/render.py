@@ -67,9 +67,7 @@ def _new_markdown() -> markdown.Markdown:
             "fenced_code",
             "sane_lists",
             TableExtension(use_align_attribute=True),  # `align=`, since `style` never passes the sanitizer
-            CodeHiliteExtension(
-                css_class=CODE_BLOCK_CLASS, guess_lang=False, pygments_formatter=formatter_for_block
-            ),
+            CodeHiliteExtension(css_class=CODE_BLOCK_CLASS, guess_lang=False, pygments_formatter=formatter_for_block),
         ],
         tab_length=_TAB_LENGTH,
     )
@@ -162,8 +160,8 @@ class StreamingRenderer:
     def text(self) -> str:
         """The Markdown received so far."""
         if len(self._head) > 1:
-            self._head[:] = ["".join(self._head)]
-        return "".join(self._head) + self._tail
+            self._head = ["".join(self._head)]  # join the finished blocks' text once; later reads reuse it
+        return self._head[0] + self._tail
 
     @property
     def html(self) -> str:

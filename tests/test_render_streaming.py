@@ -118,7 +118,7 @@ def stream(chunks: list[str], every: int = 3) -> StreamingRenderer:
     for index, chunk in enumerate(chunks):
         renderer.append(chunk)
         if index % every == 0:
-            renderer.html
+            _ = renderer.html
     return renderer
 
 
@@ -154,7 +154,7 @@ def test_replace_equals_streaming_the_new_text_afresh(data):
     keep = data.draw(st.integers(0, len(old)))
     new = old[:keep] + new  # a rewrite that shares a prefix (possibly all, possibly none) with the old text
     renderer = stream(data.draw(chunked(old)))
-    renderer.html  # render (and cache blocks) before the rewrite
+    _ = renderer.html  # render (and cache blocks) before the rewrite
     renderer.replace(new[: len(new) // 2 + 1])
     renderer.feed(new[len(new) // 2 + 1:])
     assert renderer.text == new
@@ -168,7 +168,7 @@ def test_one_char_chunks_of_a_rich_answer():
     for char in text:
         renderer.append(char)
         if char == "\n":
-            renderer.html
+            _ = renderer.html
     assert renderer.html == render_markdown(text)
 
 
@@ -281,7 +281,7 @@ def test_each_update_renders_only_the_tail(monkeypatch):
     renderer = StreamingRenderer()
     for start in range(0, len(text), 50):
         renderer.append(text[start:start + 50])
-        renderer.html
+        _ = renderer.html
     assert len(text) > 50_000
     assert max(rendered) < 400  # no render sees more than about one block plus a chunk
     assert sum(rendered) < 6 * len(text)  # each block once when it finishes, plus a few tail renders of it
@@ -291,7 +291,7 @@ def test_each_update_renders_only_the_tail(monkeypatch):
 def test_replace_keeps_the_blocks_before_the_change(monkeypatch):
     text = long_answer(40)
     renderer = stream([text])
-    renderer.html
+    _ = renderer.html
     rendered: list[int] = []
     original = render._fragment
     monkeypatch.setattr(render, "_fragment", lambda t: rendered.append(len(t)) or original(t))
