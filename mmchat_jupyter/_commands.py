@@ -6,8 +6,8 @@ shown rendered. Mistakes raise MMChatError or UsageError, which the magic turns 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
@@ -46,10 +46,10 @@ def _words(args: Sequence[str], name: str, low: int, high: int) -> Sequence[str]
 
 
 class Commands:
-    """The subcommands, working on a session and showing output through `out` (print) and `show` (rich)."""
+    """The subcommands, working on a session; they print their answers (a transcript is displayed rendered)."""
 
-    def __init__(self, session: ChatSession, shell: Any, out: Callable[[str], Any] = print) -> None:
-        self.session, self.shell, self.out = session, shell, out
+    def __init__(self, session: ChatSession) -> None:
+        self.session = session
 
     def run(self, name: str, args: Sequence[str]) -> None:
         if name not in SUBCOMMANDS:
@@ -63,7 +63,7 @@ class Commands:
         _words(args, "list", 0, 0)
         chats = self.session.store.list_chats()
         if not chats:
-            self.out(_("No chats yet: ask something with %%chat."))
+            print(_("No chats yet: ask something with %%chat."))
             return
         current = self.session.chat_ref
         for chat in chats:
@@ -74,37 +74,37 @@ class Commands:
             facts = [count, _("updated {when}").format(when=format_datetime(chat.updated))]
             if chat.last_provider:
                 facts.append(" / ".join(p for p in (chat.last_provider, chat.last_model) if p))
-            self.out(f"{mark} {chat.name} — {' · '.join(facts)}")
+            print(f"{mark} {chat.name} — {' · '.join(facts)}")
 
     def cmd_new(self, args: Sequence[str]) -> None:
         (name,) = _words(args, "new", 0, 1) or [None]
         record = self.session.new_chat(name)
-        self.out(_("Started chat {name}.").format(name=record.name))
+        print(_("Started chat {name}.").format(name=record.name))
 
     def cmd_use(self, args: Sequence[str]) -> None:
         (name,) = _words(args, "use", 1, 1)
         record = self.session.use_chat(name, create=False)
         count = len(record.messages)
-        self.out(ngettext("Now in chat {name} ({n} message).", "Now in chat {name} ({n} messages).", count).format(
+        print(ngettext("Now in chat {name} ({n} message).", "Now in chat {name} ({n} messages).", count).format(
             name=record.name, n=format_number(count)))
 
     def cmd_rename(self, args: Sequence[str]) -> None:
         words = _words(args, "rename", 1, 2)
         old = words[0] if len(words) == 2 else self.session.chat.id
         record = self.session.store.rename_chat(old, words[-1])
-        self.out(_("Renamed the chat to {name}.").format(name=record.name))
+        print(_("Renamed the chat to {name}.").format(name=record.name))
 
     def cmd_delete(self, args: Sequence[str]) -> None:
         (name,) = _words(args, "delete", 1, 1)
         record = self.session.delete_chat(name)
         count = len(record.messages)
-        self.out(ngettext("Deleted chat {name} ({n} message).", "Deleted chat {name} ({n} messages).", count).format(
+        print(ngettext("Deleted chat {name} ({n} message).", "Deleted chat {name} ({n} messages).", count).format(
             name=record.name, n=format_number(count)))
 
     def cmd_clear(self, args: Sequence[str]) -> None:
         _words(args, "clear", 0, 0)
         removed = self.session.clear()
-        self.out(ngettext("Cleared chat {name}: {n} message removed.", "Cleared chat {name}: {n} messages removed.",
+        print(ngettext("Cleared chat {name}: {n} message removed.", "Cleared chat {name}: {n} messages removed.",
                           removed).format(name=self.session.chat.name, n=format_number(removed)))
 
     def cmd_show(self, args: Sequence[str]) -> None:
@@ -127,7 +127,7 @@ class Commands:
             cls = provider_class(name)
             source = _("none needed") if not cls.credential_env else settings.credential_source(name, cls.credential_env)
             mark = "*" if name == default else " "
-            self.out(f"{mark} {name} ({cls.label}) — {_('credentials: {source}').format(source=source)}")
+            print(f"{mark} {name} ({cls.label}) — {_('credentials: {source}').format(source=source)}")
 
     def cmd_models(self, args: Sequence[str]) -> None:
         (name,) = _words(args, "models", 0, 1) or [None]
@@ -138,7 +138,7 @@ class Commands:
         models = (self.session.provider(name).models() if provider_class(name).configured()
                   else list(provider_class(name).known_models))
         for model in models:
-            self.out(f"{'*' if model == params.model else ' '} {model}")
+            print(f"{'*' if model == params.model else ' '} {model}")
 
     def cmd_set(self, args: Sequence[str]) -> None:
         if not args:
@@ -147,7 +147,7 @@ class Commands:
 
             for key in SETTING_KEYS:
                 value = settings.get(key)
-                self.out(f"{key} = {value if value is not None else '—'}")
+                print(f"{key} = {value if value is not None else '—'}")
             return
         changes = []
         for word in args:
@@ -157,7 +157,7 @@ class Commands:
             changes.append((key.strip(), value.strip()))
         for key, value in changes:
             stored = self.session.set_default(key, value)
-            self.out(_("Saved: {key} = {value}").format(key=key, value=stored))
+            print(_("Saved: {key} = {value}").format(key=key, value=stored))
 
     def cmd_templates(self, args: Sequence[str]) -> None:
         from .templates import BUILTIN, all_templates
@@ -167,14 +167,14 @@ class Commands:
             for name, (title, text) in all_templates(user).items():
                 origin = _("yours") if name in user else _("built-in")
                 first = " ".join(text.split())
-                self.out(f"{name} — {title} ({origin}): {first[:70]}{'…' if len(first) > 70 else ''}")
+                print(f"{name} — {title} ({origin}): {first[:70]}{'…' if len(first) > 70 else ''}")
             return
         action, rest = args[0], list(args[1:])
         if action == "add" and len(rest) >= 2:
             name, text = rest[0], " ".join(rest[1:])
             user[name] = text
             self.session.store.update_settings(templates=user)
-            self.out(_("Saved template {name}.").format(name=name))
+            print(_("Saved template {name}.").format(name=name))
         elif action == "remove" and len(rest) == 1:
             if rest[0] not in user:
                 builtin = rest[0] in BUILTIN
@@ -183,7 +183,7 @@ class Commands:
                 raise UsageError(text.format(name=rest[0]))
             del user[rest[0]]
             self.session.store.update_settings(templates=user)
-            self.out(_("Removed template {name}.").format(name=rest[0]))
+            print(_("Removed template {name}.").format(name=rest[0]))
         else:
             raise UsageError(_("Usage: %chat templates [add NAME TEXT | remove NAME]"))
 
@@ -191,7 +191,7 @@ class Commands:
         _words(args, "usage", 0, 0)
         totals = self.session.store.usage_totals()
         if not totals:
-            self.out(_("No token usage recorded yet."))
+            print(_("No token usage recorded yet."))
             return
         for row in totals:
             tokens = ngettext("{n} token", "{n} tokens", row.total_tokens).format(n=format_number(row.total_tokens))
@@ -199,9 +199,9 @@ class Commands:
                 prompt=format_number(row.prompt_tokens), completion=format_number(row.completion_tokens))
             answers = ngettext("{n} answer", "{n} answers", row.messages).format(n=format_number(row.messages))
             route = " / ".join(p for p in (row.provider, row.model) if p) or "?"
-            self.out(f"{format_date(row.day)}  {route} — {tokens} ({detail}), {answers}")
+            print(f"{format_date(row.day)}  {route} — {tokens} ({detail}), {answers}")
         grand = sum(row.total_tokens for row in totals)
-        self.out(_("Total: {tokens}").format(
+        print(_("Total: {tokens}").format(
             tokens=ngettext("{n} token", "{n} tokens", grand).format(n=format_number(grand))))
 
     # -- other faces ----------------------------------------------------------------------------------------------
@@ -224,12 +224,12 @@ class Commands:
         except ImportError:
             raise UsageError(_("Export is not available in this installation.")) from None
         written = export_chat(name, fmt, path[0] if path else ".", store=self.session.store)
-        self.out(_("Exported chat {name} to {path}.").format(name=name, path=written))
+        print(_("Exported chat {name} to {path}.").format(name=name, path=written))
 
     def cmd_help(self, args: Sequence[str]) -> None:
         from ._magic_args import cell_parser
 
-        self.out(cell_parser().format_help().rstrip())
-        self.out("")
+        print(cell_parser().format_help().rstrip())
+        print()
         for name, (synopsis, about) in SUBCOMMANDS.items():
-            self.out(f"  %chat {name} {synopsis}".rstrip().ljust(44) + _(about))
+            print(f"  %chat {name} {synopsis}".rstrip().ljust(44) + _(about))

@@ -44,7 +44,7 @@ def _replace(match: re.Match[str], namespace: Mapping[str, Any]) -> str:
         for step in _STEPS.findall(field, len(head)):
             value = _lookup(value, step)
         return str(value)
-    except Exception as exc:  # the user's own objects may fail in any way: report it, never a traceback
+    except Exception as exc:  # noqa: BLE001 -- the user's own objects may fail in any way: report it, never a traceback
         text = _("Cannot fill in {field} in the prompt ({error}): fix it, or write {{{{ and }}}} for literal braces.")
         raise ConfigError(text.format(field=token, error=f"{type(exc).__name__}: {exc}")) from None
 

@@ -123,8 +123,7 @@ class ChatMagics(Magics, Configurable):
         from .interpolate import interpolate
 
         # IPython ends every cell body with a newline of its own; the prompt is what was typed.
-        body = cell[:-1] if cell.endswith("\n") else cell
-        prompt = interpolate(body, self.shell.user_ns)
+        prompt = interpolate(cell.removesuffix("\n"), self.shell.user_ns)
         if args.template:
             from .templates import apply_template
 
@@ -162,4 +161,4 @@ class ChatMagics(Magics, Configurable):
         from ._commands import Commands
 
         with user_errors():
-            Commands(self.session, self.shell).run(words[0] if words else "help", words[1:])
+            Commands(self.session).run(words[0] if words else "help", words[1:])

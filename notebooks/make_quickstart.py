@@ -64,8 +64,10 @@ cell."""),
 
 `Chat` is the same engine without magics: `ask()` returns the answer (and shows it in a notebook),
 `stream()` yields it piece by piece. Both save to the history like `%%chat` does."""),
-    ("py", 'from mmchat_jupyter import Chat\n\nchat = Chat("from-python")\nreply = chat.ask("Hello from Python!")\n'
-           'print(len(reply), "characters")'),
+    ("py", (
+        'from mmchat_jupyter import Chat\n\nchat = Chat("from-python")\nreply = chat.ask("Hello from Python!")\n'
+        'print(len(reply), "characters")'
+    )),
     ("py", 'for piece in chat.stream("Stream this, please."):\n    print(piece, end="")'),
     ("py", "[(m.role, m.status) for m in chat.history]"),
     ("md", """\

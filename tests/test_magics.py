@@ -11,9 +11,10 @@ import time
 import pytest
 from IPython.core.error import UsageError
 
-from mmchat_jupyter.magics import ChatMagics, code_of
+from mmchat_jupyter.magics import code_of
 
 from .magic_shell import magics, run, shell, state  # noqa: F401  (fixtures)
+
 
 def test_load_ext_registers_both_magics(shell):
     shell.run_line_magic("load_ext", "mmchat_jupyter")

@@ -41,7 +41,7 @@ def test_new_use_rename_delete_clear(shell, magics):
     assert lines(run(shell, "%chat delete 'second name'")) == ["Deleted chat second name (2 messages)."]
     # The current chat is gone: the next question starts a new one instead of failing.
     assert "turn 1" in run(shell, "%%chat\nafter").final["text/plain"]
-    assert [c.name for c in magics.session.store.list_chats()][0].startswith("chat-")
+    assert magics.session.store.list_chats()[0].name.startswith("chat-")
 
 
 def test_show_renders_the_transcript(shell):
