@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .._format import format_datetime
 from ..i18n import _, ngettext
 from ..types import (
     FINISH_CONTENT_FILTER,
@@ -36,8 +35,9 @@ def format_time(iso: str | None) -> str:
     except ValueError:
         return iso
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)  # naive: format_datetime keeps it as is
-    return _("{time} UTC").format(time=format_datetime(moment.isoformat()))
+        moment = moment.astimezone(timezone.utc)
+    # ISO-style in every language: an export is a document read anywhere (listings use _format.format_datetime).
+    return _("{time} UTC").format(time=moment.strftime("%Y-%m-%d %H:%M"))
 
 
 @dataclass(frozen=True)
