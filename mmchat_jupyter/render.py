@@ -159,9 +159,9 @@ class StreamingRenderer:
     @property
     def text(self) -> str:
         """The Markdown received so far."""
-        if len(self._head) > 1:
-            self._head = ["".join(self._head)]  # join the finished blocks' text once; later reads reuse it
-        return self._head[0] + self._tail
+        if self._text is None:  # joined on demand and kept until the next append: appends stay O(delta)
+            self._text = "".join([*self._head, self._tail])
+        return self._text
 
     @property
     def html(self) -> str:
@@ -180,7 +180,7 @@ class StreamingRenderer:
         """Add text without rendering; the next read of `html` renders it."""
         if text_delta:
             self._tail += text_delta
-            self._html = self._final = None
+            self._text = self._html = self._final = None
 
     def feed(self, text_delta: str) -> str:
         """Add text and return the HTML of the whole answer so far."""
@@ -222,7 +222,8 @@ class StreamingRenderer:
         self._blocks = blocks
         self._parts = [block.html for block in blocks if block.html]  # the HTML of finished blocks,
         self._parts[1:] = ["\n" + part for part in self._parts[1:]]  # each after its separator
-        self._head, self._tail = [text[:done]], text[done:]
+        self._head, self._tail = [text[:done]], text[done:]  # the text of finished blocks (in pieces), the rest
+        self._text: str | None = text
         self._done = done  # the length of the text before the tail
         self._pos = 0
         self._fence: _OpenFence | None = None
