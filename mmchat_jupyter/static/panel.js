@@ -133,12 +133,15 @@ function render({ model, el }) {
   ui.templatesBtn = iconButton("spark", "", () => openMenu(ui.templatesBtn, templateItems()), { "aria-haspopup": "menu" });
   ui.input = h("textarea", { rows: 1, oninput: () => fitInput(), onkeydown: onKey, onfocus: () => ask("refresh") });
   ui.send = h("button", { class: "mmc-send mmc-primary", type: "button", onclick: () => (model.get("busy") ? ask("stop") : submit()) });
-  const root = h("div", { class: "mmc", "data-lm-suppress-shortcuts": "true" },
+  const root = h("div", { class: "mmc" },
     h("header", { class: "mmc-head" }, ui.drawerBtn, ui.title, h("div", { class: "mmc-pick" }, ui.provider, ui.model), ui.sheetBtn, ui.moreBtn),
     h("div", { class: "mmc-main" }, ui.drawer, ui.log, ui.sheet),
     ui.notice,
     h("footer", { class: "mmc-compose" }, ui.templatesBtn, ui.input, ui.send));
   el.replaceChildren(root);
+  // JupyterLab's shortcuts listen on the document as keys bubble up: keys typed in the panel are the panel's
+  // (Shift+Enter is a new line here, not "run cell"; Ctrl+A selects text, not every cell).
+  for (const type of ["keydown", "keyup"]) root.addEventListener(type, (event) => event.stopPropagation());
 
   // -- actions ------------------------------------------------------------------------------------------------
   function toggle(panel, button) {

@@ -154,8 +154,15 @@ def test_regenerate_clear_rename_switch_and_search_chats(notebook, fake_yandex):
     expect(drawer.locator(".mmc-chats li")).not_to_contain_text("Geography")
     drawer.locator("input[type=search]").fill("")
 
-    # clear, after a confirmation
+    # export: the menu offers the export module's formats; Markdown comes as a download
     panel.head_button(2).click()  # the menu: exports and Clear chat
+    with nb.page.expect_download() as download:
+        panel.root.locator(".mmc-menu button").filter(has_text="Markdown").click()
+    assert download.value.suggested_filename == "Geography.md"
+    assert "first question" in open(download.value.path(), encoding="utf-8").read()
+
+    # clear, after a confirmation
+    panel.head_button(2).click()
     panel.root.locator(".mmc-menu .mmc-danger").click()
     panel.notice.locator(".mmc-primary").click()
     expect(panel.questions).to_have_count(0)
@@ -164,6 +171,11 @@ def test_regenerate_clear_rename_switch_and_search_chats(notebook, fake_yandex):
 
 def test_template_fills_the_input(notebook, fake_yandex):
     nb, panel = open_panel(notebook)
+    panel.input.fill("def add(a, b):")
+    panel.input.press("Shift+Enter")  # a new line in the input, not JupyterLab's "run cell"
+    panel.input.type("    return a - b")
+    expect(panel.input).to_have_value("def add(a, b):\n    return a - b")
+    expect(panel.questions).to_have_count(0)
     panel.input.fill("def add(a, b): return a - b")
     panel.root.locator(".mmc-compose > button.mmc-icon").click()
     menu = panel.root.locator(".mmc-menu")
@@ -193,7 +205,7 @@ XSS = [
 
 def test_streamed_xss_payload_runs_no_script(notebook, fake_yandex):
     fake_yandex.script(XSS)
-    fake_yandex.tamper(delay=0.2)
+    fake_yandex.tamper(delay=0.6)  # long enough for the check below to see the answer mid-stream
     nb, panel = open_panel(notebook)
     panel.ask("Say something nasty")
     expect(panel.streaming).to_contain_text("Look:")  # mid-stream HTML is in the page too
