@@ -32,7 +32,7 @@ def _spoil(server, fault) -> None:
     if isinstance(server, FakeGigaChat):
         times = 2 if fault == 401 else times  # a 401 makes GigaChat fetch a new token and try once more
         if fault == "timeout":
-            server.stall(1.0)
+            server.stall(3.0)
         elif fault == "drop":
             server.drop_after(1)
         elif fault == "malformed":
@@ -41,7 +41,7 @@ def _spoil(server, fault) -> None:
             server.fail(fault, times=times, retry_after=0.01 if fault == 429 else None)
         return
     if fault == "timeout":
-        server.tamper(stall=1.0)
+        server.tamper(stall=3.0)
     elif fault == "drop":
         server.tamper(drop_after=1)
     elif fault == "malformed":
@@ -76,7 +76,7 @@ def test_no_canary_escapes_the_fault_matrix(servers, caplog):
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
     for name, (server, settings) in servers.items():
-        provider = get_provider(name, read_timeout=0.3, max_retries=1, backoff=0.01, **settings)
+        provider = get_provider(name, read_timeout=1.0, max_retries=1, backoff=0.01, **settings)
         seen += [repr(provider), str(provider), repr(vars(provider))]
         for fault in FAULTS:
             _spoil(server, fault)
