@@ -63,7 +63,7 @@ from .i18n import _, get_language
 from .providers import provider_class
 from .session import ChatSession, Turn, default_session
 from .templates import all_templates, apply_template
-from .types import STATUS_ERROR, STATUS_INTERRUPTED
+from .types import STATUS_ERROR, STATUS_INTERRUPTED, ChatRecord
 
 log = logging.getLogger("mmchat_jupyter.widget")
 
@@ -137,7 +137,7 @@ class ChatPanel(anywidget.AnyWidget):
         """Act on one front-end message (see the module docstring); errors are shown in the panel."""
         kind = str(content.get("type", ""))
         with self._shown_errors():
-            handler = getattr(self, f"_on_{kind}", None)
+            handler = getattr(self, f"_do_{kind}", None)
             if handler is None:
                 raise MMChatError(_("The panel sent an unknown request {kind!r}: reload the page.").format(kind=kind))
             if kind not in _PASSIVE:
@@ -161,19 +161,19 @@ class ChatPanel(anywidget.AnyWidget):
 
     # -- asking ---------------------------------------------------------------------------------------------------
 
-    def _on_send(self, msg: dict[str, Any]) -> None:
+    def _do_send(self, msg: dict[str, Any]) -> None:
         prompt = str(msg.get("text", "")).strip()
         if prompt:
             self._start(prompt)
 
-    def _on_regenerate(self, _msg: dict[str, Any]) -> None:
+    def _do_regenerate(self, _msg: dict[str, Any]) -> None:
         self._start(self.session.regenerate_prompt(), regenerate=True)
 
-    def _on_stop(self, _msg: dict[str, Any]) -> None:
+    def _do_stop(self, _msg: dict[str, Any]) -> None:
         if self._task is not None:
             self._task.cancel()  # asend() keeps and saves the partial answer, marked interrupted
 
-    def _on_resync(self, _msg: dict[str, Any]) -> None:
+    def _do_resync(self, _msg: dict[str, Any]) -> None:
         if self._stream is not None:
             self.send(self._stream.delta(resend=True))
 
@@ -226,42 +226,42 @@ class ChatPanel(anywidget.AnyWidget):
 
     # -- chats ----------------------------------------------------------------------------------------------------
 
-    def _on_refresh(self, _msg: dict[str, Any]) -> None:
+    def _do_refresh(self, _msg: dict[str, Any]) -> None:
         if self._task is None:  # mid-stream the panel is current already; re-reading would drop the pending prompt
             self._refresh()
 
-    def _on_new_chat(self, _msg: dict[str, Any]) -> None:
+    def _do_new_chat(self, _msg: dict[str, Any]) -> None:
         if self.session.chat.messages:  # an empty current chat already is a new chat
             self.session.new_chat()
         self._refresh_chat()
 
-    def _on_use_chat(self, msg: dict[str, Any]) -> None:
+    def _do_use_chat(self, msg: dict[str, Any]) -> None:
         self._idle()
         self.session.use_chat(str(msg["id"]), create=False)
         self._refresh_chat()
 
-    def _on_rename_chat(self, msg: dict[str, Any]) -> None:
+    def _do_rename_chat(self, msg: dict[str, Any]) -> None:
         self.session.store.rename_chat(str(msg["id"]), str(msg["name"]))
         self._refresh_chat()
 
-    def _on_delete_chat(self, msg: dict[str, Any]) -> None:
+    def _do_delete_chat(self, msg: dict[str, Any]) -> None:
         chat_id = str(msg["id"])
         if chat_id == self.chat.get("id"):
             self._idle()
         self.session.store.delete_chat(chat_id)
         self._refresh_chat()
 
-    def _on_clear(self, _msg: dict[str, Any]) -> None:
+    def _do_clear(self, _msg: dict[str, Any]) -> None:
         self._idle()
         self.session.clear()
         self._refresh_chat()
 
-    def _on_search(self, msg: dict[str, Any]) -> None:
+    def _do_search(self, msg: dict[str, Any]) -> None:
         self._search = str(msg.get("text", ""))
         self.chats = state.chat_rows(self.session.store, self._search)
 
-    def _on_dismiss(self, _msg: dict[str, Any]) -> None:
-        """Handled by `handle()`, which clears the error line for every user action."""
+    def _do_dismiss(self, _msg: dict[str, Any]) -> None:
+        """Nothing more to do: `handle()` clears the error line for every user action."""
 
     def _idle(self) -> None:
         if self._task is not None:
@@ -269,7 +269,7 @@ class ChatPanel(anywidget.AnyWidget):
 
     # -- settings, templates, export ------------------------------------------------------------------------------
 
-    def _on_set(self, msg: dict[str, Any]) -> None:
+    def _do_set(self, msg: dict[str, Any]) -> None:
         key, value = str(msg["key"]), msg.get("value")
         session = self.session
         if value in (None, "") and key in ("temperature", "max_tokens", "system"):
@@ -292,19 +292,19 @@ class ChatPanel(anywidget.AnyWidget):
         else:
             self._refresh_settings()
 
-    def _on_template(self, msg: dict[str, Any]) -> None:
+    def _do_template(self, msg: dict[str, Any]) -> None:
         user = self.session.store.get_settings().get("templates") or {}
         text = apply_template(str(msg["name"]), str(msg.get("text", "")), user)
         self.send({"type": "fill", "view": msg.get("view"), "text": text})
 
-    def _on_save_template(self, msg: dict[str, Any]) -> None:
+    def _do_save_template(self, msg: dict[str, Any]) -> None:
         name, text = str(msg["name"]).strip(), str(msg["text"])
         user = dict(self.session.store.get_settings().get("templates") or {})
         user[name] = text
         self.session.store.update_settings(templates=user)
         self._refresh_settings()
 
-    def _on_export(self, msg: dict[str, Any]) -> None:
+    def _do_export(self, msg: dict[str, Any]) -> None:
         from .export import FORMATS, export_chat, normalise_format, safe_filename
 
         fmt = normalise_format(str(msg["format"]))
@@ -360,7 +360,7 @@ class ChatPanel(anywidget.AnyWidget):
             self.messages = self._views.views(record.messages)
             self.chats = state.chat_rows(self.session.store, self._search)
 
-    def _current(self):  # -> ChatRecord
+    def _current(self) -> ChatRecord:
         """The current chat; if it was deleted (here or elsewhere), the most recent one or a new one."""
         try:
             return self.session.chat

@@ -100,8 +100,10 @@ def lab(_lab_servers: Callable[[str], LabServer], lab_lang: str) -> LabServer:
     return _lab_servers(lab_lang)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def _browser() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API marks its event loop as running in this thread, and tests
+    # of other modules that call asyncio.run() must not find it there. A launch takes about a second.
     _need_browser()
     from playwright.sync_api import sync_playwright
 
