@@ -12,8 +12,8 @@ from .i18n import N_, _, get_language
 
 # One whole date pattern per month, so that a translation can decline the month name (Russian: genitive,
 # "24 ноября 2026") and put the parts in its own order.
-# TRANSLATORS: a date in listings; {day} is the day of the month without a leading zero, {year} four digits.
 _DATE_PATTERNS = (
+    # TRANSLATORS: a date in listings; {day} is the day of the month without a leading zero, {year} four digits.
     N_("{day} Jan {year}"),
     N_("{day} Feb {year}"),
     N_("{day} Mar {year}"),

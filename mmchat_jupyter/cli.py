@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ._format import format_datetime, format_number
 from .errors import MMChatError
-from .i18n import _, ngettext, set_language
+from .i18n import _, localize_argparse, ngettext, set_language
 
 if TYPE_CHECKING:
     from .history import HistoryStore, UsageTotal
@@ -40,6 +40,7 @@ USAGE_COUNTS = ("messages", "prompt_tokens", "completion_tokens", "total_tokens"
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (the console script passes it to `sys.exit`)."""
+    localize_argparse()
     parser = build_parser()
     args = parser.parse_args(argv)
     # The store warns (a damaged chat file left out of a listing): one line, like our errors, not a source quote.
@@ -68,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="mmchat", description=_("Chats in your mmchat-jupyter history."))
-    parser.add_argument("--version", action="version", version=f"mmchat-jupyter {__version__}")
+    parser.add_argument("--version", action="version", version=f"mmchat-jupyter {__version__}",
+                        help=_("show the version and exit"))
     commands = parser.add_subparsers(metavar=_("COMMAND"), required=True)
 
     def command(name: str, run: Any, help: str, json_flag: bool = False) -> argparse.ArgumentParser:

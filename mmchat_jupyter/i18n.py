@@ -76,3 +76,40 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Mark a string for the catalog without translating it yet (module-level constants)."""
     return message
+
+
+# argparse's own words (usage line, section titles, option errors), so that `mmchat --help` and a mistyped option
+# read in the user's language too. argparse looks them up through its module-level `_`; see localize_argparse().
+ARGPARSE_MESSAGES = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("%(prog)s: error: %(message)s\n"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("the following arguments are required: %s"),
+    N_("one of the arguments %s is required"),
+    N_("unrecognized arguments: %s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("expected one argument"),
+    N_("expected at least one argument"),
+    N_("expected at most one argument"),
+    N_("not allowed with argument %s"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("ignored explicit argument %r"),
+)
+
+
+def _argparse_gettext(message: str) -> str:
+    return _(message) if message in ARGPARSE_MESSAGES else message
+
+
+def localize_argparse() -> None:
+    """Route argparse's own messages through this catalog (only the ones listed above; the rest stay as they are).
+
+    Process-wide, so call it where the process is ours: the `mmchat` command and the magics' option parsers.
+    """
+    import argparse
+
+    argparse._ = _argparse_gettext  # type: ignore[attr-defined]

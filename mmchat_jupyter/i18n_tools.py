@@ -40,6 +40,15 @@ HEADER = "Translations of mmchat-jupyter's user interface."
 _EPOCH = "2026-01-01 00:00+0000"
 
 
+BUGS = "the mmchat-jupyter issue tracker"
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def po_path(lang: str) -> Path:
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 
@@ -54,6 +63,37 @@ def _fixed_date():
     return datetime.strptime(_EPOCH, "%Y-%m-%d %H:%M%z")
 
 
+def extract_python_ast(fileobj, keywords, comment_tags, options):
+    """A Babel extraction method reading Python through `ast`, so that `_()` inside an f-string's braces counts.
+
+    Babel's own "python" method tokenizes, and before Python 3.12 an f-string is one token: a call like
+    `f"{mark} {_('credentials: {source}')}"` would be missed. A call's translator comments are the
+    `# TRANSLATORS:` lines directly above it, as with Babel's method.
+    """
+    import ast
+
+    source = fileobj.read().decode(options.get("encoding", "utf-8"))
+    lines = source.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in keywords):
+            continue
+        messages = tuple(arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
+                         for arg in node.args)
+        if not messages or messages[0] is None:
+            continue
+        comments: list[str] = []
+        above = node.lineno - 2
+        while above >= 0 and lines[above].strip().startswith("#"):
+            comments.insert(0, lines[above].strip()[1:].strip())
+            above -= 1
+        start = next((i for i, text in enumerate(comments) if text.startswith(tuple(comment_tags))), None)
+        found.append((node.lineno, node.col_offset, node.func.id, messages,
+                      comments[start:] if start is not None else []))
+    for lineno, _col, funcname, messages, comments in sorted(found, key=lambda item: item[:2]):
+        yield lineno, funcname, messages if len(messages) > 1 else messages[0], comments
+
+
 def extract_catalog():
     """Every message the package's Python source marks with _(), N_() or ngettext(), as a Babel Catalog."""
     from babel.messages.catalog import Catalog
@@ -61,7 +101,8 @@ def extract_catalog():
 
     catalog = Catalog(
         project="mmchat-jupyter",
-        msgid_bugs_address="",
+        version=_version(),
+        msgid_bugs_address=BUGS,
         copyright_holder="mmchat-jupyter developers",
         charset="utf-8",
         creation_date=_fixed_date(),
@@ -71,7 +112,7 @@ def extract_catalog():
     )
     for filename, lineno, message, comments, context in extract_from_dir(
         str(PACKAGE_DIR),
-        method_map=[("**.py", "python")],
+        method_map=[("**.py", "mmchat_jupyter.i18n_tools:extract_python_ast")],
         keywords=KEYWORDS,
         comment_tags=COMMENT_TAGS,
         strip_comment_tags=True,
@@ -123,6 +164,9 @@ def update(languages: Iterable[str] = LANGUAGES) -> list[Path]:
                               creation_date=_fixed_date(), revision_date=_fixed_date(), fuzzy=False,
                               header_comment=f"# {HEADER}\n")
         catalog.update(template, no_fuzzy_matching=False, update_header_comment=False)
+        catalog.version, catalog.msgid_bugs_address = template.version, template.msgid_bugs_address
+        catalog.last_translator = "mmchat-jupyter developers"
+        catalog.language_team = {"ru": "Russian"}.get(lang, lang)
         catalog.revision_date = _fixed_date()
         catalog.fuzzy = False
         _write(catalog, path)
@@ -165,6 +209,15 @@ def placeholders(text: str) -> list[str]:
         return sorted(_FIELD.findall(text))
 
 
+_PERCENT = re.compile(r"%\(\w+\)[a-z]|%%\w*|%\w+")
+_CODE = re.compile(r"`[^`]+`")
+
+
+def literals(text: str) -> list[str]:
+    """What a translation must keep as it is, sorted: `%chat`-style commands, %-placeholders, `code` spans."""
+    return sorted(_PERCENT.findall(text) + _CODE.findall(text))
+
+
 def _ids(message) -> tuple[str, ...]:
     return tuple(message.id) if isinstance(message.id, (list, tuple)) else (message.id,)
 
@@ -197,6 +250,9 @@ def problems(lang: str) -> list[str]:
             if placeholders(text) != expected:
                 found.append(f"placeholders differ in {lang}: {message.id!r} has {expected}, {text!r} has "
                              f"{placeholders(text)}")
+            if literals(text) != literals(_ids(message)[-1]):
+                found.append(f"commands or code differ in {lang}: {message.id!r} has {literals(_ids(message)[-1])}, "
+                             f"{text!r} has {literals(text)}")
     if not mo_path(lang).exists():
         found.append(f"{mo_path(lang)} is missing: run `python -m mmchat_jupyter.i18n_tools compile`")
     else:

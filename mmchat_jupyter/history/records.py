@@ -34,6 +34,7 @@ def check_name(name: str, taken: set[str]) -> str:
 
 def default_name(taken: set[str]) -> str:
     """The first free "chat-<today>-<n>", n from 1 (the local date: it is what the user sees)."""
+    # TRANSLATORS: the start of a default chat name such as "chat-2026-11-24-1": one lowercase word, no spaces.
     prefix = f"{_('chat')}-{date.today().isoformat()}"
     n = 1
     while f"{prefix}-{n}" in taken:
