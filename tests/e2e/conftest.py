@@ -5,8 +5,9 @@
     lab           the JupyterLab server for `lab_lang`, started once per session and language
     fake_yandex, fake_gigachat    the loopback providers every kernel talks to (reset for each test)
     page          a fresh Chromium page (clipboard allowed) in Debian's /usr/bin/chromium, never a downloaded one
-    notebook      a factory: notebook(cells) writes the test's notebook and opens it in a fresh kernel; its first
-                  cell points MMCHAT_HOME at this test's own history (the same dir this process sees)
+    notebook      a factory: notebook(cells, name=None) writes the test's notebook (named after the test) and opens
+                  it in a fresh kernel; its first cell points MMCHAT_HOME at this test's own history (the same dir
+                  this process sees)
     shots         where screenshots go: $MMCHAT_SCREENSHOTS (e.g. docs/screenshots), else a temp dir
 
 Without Chromium the tests are skipped, except in CI (CI=true), where that is a failure.
@@ -137,13 +138,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 
 @pytest.fixture
 def notebook(page: Any, lab: LabServer, request: pytest.FixtureRequest) -> Callable[..., Notebook]:
-    def open_notebook(cells: list[str]) -> Notebook:
+    def open_notebook(cells: list[str], name: str | None = None) -> Notebook:
         setup = (
             "import os\n"
             f"os.environ['MMCHAT_HOME'] = {os.environ['MMCHAT_HOME']!r}\n"
             "from mmchat_jupyter import ChatPanel"
         )
-        name = f"{request.node.name.replace('[', '-').strip(']')}.ipynb"
+        name = name or f"{request.node.name.replace('[', '-').strip(']')}.ipynb"
         return Notebook(page, lab, name, [setup, *cells])
 
     return open_notebook

@@ -45,8 +45,8 @@ class Panel:
         return self.root.locator(".mmc-head > button.mmc-icon").nth(index)
 
 
-def open_panel(notebook, code: str = "ChatPanel()"):
-    nb = notebook([code])
+def open_panel(notebook, code: str = "ChatPanel()", name: str | None = None):
+    nb = notebook([code], name)
     nb.run(0)
     nb.run(1)
     panel = Panel(nb.page)
@@ -283,11 +283,12 @@ def test_screenshots(notebook, fake_yandex, fake_gigachat, shots):
         store.append_message(chat, role="user", content=question)
         store.append_message(chat, role="assistant", content="…", provider="gigachat", model="GigaChat")
     fake_yandex.script(_pieces(CITIES_ANSWER))
-    nb, panel = open_panel(notebook, 'ChatPanel(chat="Pandas: biggest cities")')
+    nb, panel = open_panel(notebook, 'ChatPanel(chat="Pandas: biggest cities")', "chat-demo.ipynb")
     panel.ask("Load cities.csv with pandas and show the five biggest cities")
     panel.wait_idle(1)
     panel.head_button(0).click()  # the chat drawer open: it shows more of the product
     panel.root.locator(".mmc-compose textarea").fill("And the largest city of each region?")
+    nb.page.mouse.move(0, 0)  # no hover highlight in the pictures
     panel.root.screenshot(path=str(shots / "panel-light.png"))
 
     nb.set_theme("JupyterLab Dark")
@@ -300,7 +301,8 @@ def test_screenshots(notebook, fake_yandex, fake_gigachat, shots):
     fake_yandex.script(_pieces(FOLLOW_UP))
     fake_yandex.tamper(delay=0.15)
     panel.input.press("Enter")
-    expect(panel.streaming).to_contain_text("take the largest", timeout=15_000)
+    nb.page.mouse.move(0, 0)
+    expect(panel.streaming).to_contain_text("gives the row", timeout=15_000)
     panel.root.screenshot(path=str(shots / "panel-streaming.png"))
     panel.wait_idle(2)
 
