@@ -96,7 +96,9 @@ class ChatSession:
         self.admin = admin or load_admin_config()
         self.provider_name = provider
         self.model = model
-        self._chat_ref = chat
+        self._chat_ref: str | None = None
+        #: The chat named at construction: used, or created, on first use (like `%%chat -c NAME`).
+        self._chat_name = chat
         self._extra_provider_settings = provider_settings or {}
         self._providers: dict[str, Provider] = {}
         self._task: asyncio.Task | None = None
@@ -155,6 +157,8 @@ class ChatSession:
     def chat(self) -> ChatRecord:
         """The current chat, created on first use."""
         if self._chat_ref is None:
+            if self._chat_name is not None:
+                return self.use_chat(self._chat_name)
             self._chat_ref = self.store.create_chat().id
         return self.store.get_chat(self._chat_ref)
 
@@ -179,14 +183,14 @@ class ChatSession:
     @property
     def chat_ref(self) -> str | None:
         """The current chat's id (or the name it was opened by); None while none is chosen. Creates nothing."""
-        return self._chat_ref
+        return self._chat_ref or self._chat_name
 
     def delete_chat(self, name: str) -> ChatRecord:
         """Delete a chat and return what it held; deleting the current chat makes the next question start a new one."""
         record = self.store.get_chat(name)
         self.store.delete_chat(record)
-        if self._chat_ref in (record.id, record.name):
-            self._chat_ref = None
+        if record.id == self._chat_ref or record.name == self._chat_name:
+            self._chat_ref = self._chat_name = None
         return record
 
     def clear(self) -> int:
@@ -315,8 +319,6 @@ class ChatSession:
             answers = [r for r in records[last_user + 1 :] if r.role == "assistant"]
             regenerate_id = answers[-1].id if answers else None
             records = records[:last_user]
-        if system is not None and chat is not None and save:
-            self.store.update_chat_meta(chat, system=system)
         system_prompt = system or (chat.meta.get("system") if chat else None) or self.settings.get("system")
         messages = ctx.build_context(
             system_prompt,
@@ -325,6 +327,9 @@ class ChatSession:
             context_tokens=instance.context_tokens,
             max_tokens=params.max_tokens,
         )
+        instance.check(messages, params)  # a configuration error surfaces here, before anything is saved
+        if system is not None and chat is not None:
+            self.store.update_chat_meta(chat, system=system)
         turn = Turn(prompt, name, params.model or instance.default_model, params, chat=chat.name if chat else None)
         key = ctx.cache_key(name, params, messages) if cache else None
         if key is not None:

@@ -93,6 +93,14 @@ class Provider:
         """The streaming request for this conversation."""
         raise NotImplementedError
 
+    def check(self, messages: Sequence[Message], params: GenerationParams) -> None:
+        """Raise ConfigError now if the request cannot be built (missing folder id, bad CA file...).
+
+        The engine calls this before it saves anything, so a configuration mistake leaves no half turn behind.
+        Building a request is pure, so checking costs no I/O.
+        """
+        self.build_request(messages, params)
+
     def new_parser(self) -> StreamParser:
         """A fresh parser for one streamed response body."""
         raise NotImplementedError

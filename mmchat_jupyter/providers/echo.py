@@ -35,6 +35,9 @@ class EchoProvider(Provider):
     def configured(cls, env=os.environ) -> bool:
         return True
 
+    def check(self, messages, params) -> None:
+        """Nothing can be misconfigured offline."""
+
     def describe(self) -> dict[str, str]:
         return {"base_url": _("offline"), "credentials": _("none needed")}
 
