@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._format import format_datetime, format_number
+from ._format import format_date, format_datetime, format_number
 from .errors import MMChatError
 from .i18n import _, localize_argparse, ngettext, set_language
 
@@ -259,7 +259,8 @@ def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
     group = {"provider": _("PROVIDER"), "model": _("MODEL"), "day": _("DAY")}[args.by]
     headers = [group, _("ANSWERS"), _("PROMPT"), _("ANSWER"), _("TOTAL")]
     table = [
-        [" · ".join(str(row[k]) for k in row if k not in USAGE_COUNTS and row[k]) or "-",
+        [" · ".join(format_date(row[k]) if k == "day" else str(row[k]) for k in row if k not in USAGE_COUNTS and row[k])
+         or "-",
          *(format_number(row[name]) for name in USAGE_COUNTS)]
         for row in rows
     ]

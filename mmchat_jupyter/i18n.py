@@ -5,8 +5,11 @@ Every user-facing string is written in English and wrapped: `_("Chat {name} dele
 language (`set_language("ru")`, `%chat set lang=ru`) applies to the next output. The panel gets its strings from
 Python, so there is one catalog: `mmchat_jupyter/locale/<lang>/LC_MESSAGES/mmchat.po`, compiled to `.mo`.
 
-Language resolution: `set_language()` (from the persisted setting) > `MMCHAT_LANG` > `LC_ALL` / `LC_MESSAGES` /
-`LANG` > English.
+Language resolution: `set_language()` (from the persisted setting) > `MMCHAT_LANG` > the locale (`LANGUAGE`, then the
+first of `LC_ALL` / `LC_MESSAGES` / `LANG` that is set, as gettext reads them) > English.
+
+Catalogs are made with `python -m mmchat_jupyter.i18n_tools` (extract, update, compile, check; needs Babel, which
+the package itself never imports).
 """
 
 from __future__ import annotations
@@ -31,15 +34,25 @@ def _normalise(value: str | None) -> str | None:
     return code if code in SUPPORTED else None
 
 
+def _from_locale() -> str:
+    """The language of the POSIX locale, the way gettext reads it: LANGUAGE (a list, 'ru:en'), then the first of
+    LC_ALL, LC_MESSAGES, LANG that is set; English when that names a language we do not ship ('C.UTF-8', 'de_DE')."""
+    for part in os.environ.get("LANGUAGE", "").split(":"):
+        code = _normalise(part)
+        if code:
+            return code
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var)
+        if value:
+            return _normalise(value) or "en"
+    return "en"
+
+
 def get_language() -> str:
     """The language in force now."""
     if _chosen:
         return _chosen
-    for var in ("MMCHAT_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
-        code = _normalise(os.environ.get(var))
-        if code:
-            return code
-    return "en"
+    return _normalise(os.environ.get("MMCHAT_LANG")) or _from_locale()
 
 
 def set_language(lang: str | None) -> str:
