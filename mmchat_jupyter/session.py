@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import context as ctx
@@ -27,10 +27,10 @@ from .types import (
     STATUS_INTERRUPTED,
     Chunk,
     ChatRecord,
+    Completion,
     GenerationParams,
     Message,
     Usage,
-    apply_chunk,
     now_iso,
 )
 
@@ -38,30 +38,33 @@ from .types import (
 SAVE_INTERVAL = 2.0
 
 
-@dataclass
-class Turn:
-    """One prompt and its answer as it streams; what the faces display and history stores."""
+class Turn(Completion):
+    """One prompt and its answer as it streams; what the faces display and history stores.
 
-    prompt: str
-    provider: str
-    model: str
-    params: GenerationParams
-    chat: str | None = None
-    text: str = ""
-    usage: Usage | None = None
-    finish_reason: str | None = None
-    status: str = STATUS_INTERRUPTED
-    error: str | None = None
-    exception: MMChatError | None = field(default=None, repr=False)
-    cached: bool = False
-    started: float = field(default_factory=time.monotonic)
-    elapsed: float = 0.0
-    assistant_id: str | None = None
+    `last` is the chunk just applied, so a face can append its delta (or re-render on `replace`) without
+    comparing the whole text on every chunk.
+    """
+
+    def __init__(
+        self, prompt: str, provider: str, model: str, params: GenerationParams, chat: str | None = None
+    ) -> None:
+        super().__init__(model=model)
+        self.prompt, self.provider, self.params, self.chat = prompt, provider, params, chat
+        self.status = STATUS_INTERRUPTED
+        self.error: str | None = None
+        self.exception: MMChatError | None = None
+        self.cached = False
+        self.started = time.monotonic()
+        self.elapsed = 0.0
+        self.assistant_id: str | None = None
+        self.last: Chunk | None = None
 
     def add(self, chunk: Chunk) -> None:
-        self.text = apply_chunk(self.text, chunk)
-        self.usage = chunk.usage or self.usage
-        self.finish_reason = chunk.finish_reason or self.finish_reason
+        super().add(chunk)
+        self.last = chunk
+
+    def __repr__(self) -> str:
+        return f"<Turn {self.status} {self.provider}/{self.model} {len(self.text)} chars>"
 
 
 @dataclass
@@ -212,20 +215,16 @@ class ChatSession:
         `error` (with the one-line message and the exception), and whatever arrived is saved.
         """
         request = self._prepare(prompt, **options)
-        turn, recorder = request.turn, _Recorder(self, request)
-        if turn.cached:
-            return recorder.finish(STATUS_COMPLETE)
+        turns = self._turns(request)
         try:
-            for chunk in request.provider.stream(request.messages, turn.params):
-                turn.add(chunk)
-                recorder.progress()
+            for turn in turns:
                 if on_update is not None:
                     on_update(turn)
-        except KeyboardInterrupt:
-            return recorder.finish(STATUS_INTERRUPTED)
-        except ProviderError as exc:
-            return recorder.fail(exc)
-        return recorder.finish(STATUS_COMPLETE)
+        except (KeyboardInterrupt, ProviderError):
+            pass  # saved and marked by _turns
+        finally:
+            turns.close()  # an interrupt inside on_update lands here: the partial answer is saved as interrupted
+        return request.turn
 
     def stream(self, prompt: str, **options: Any) -> Iterator[str]:
         """The generator twin of `send()` (for `Chat.stream()`): yields the answer's text as it arrives.
@@ -234,20 +233,32 @@ class ChatSession:
         KeyboardInterrupt) keeps the partial answer as interrupted. When a provider revises earlier text
         (`Chunk.replace`), only text past what was already yielded comes out; history keeps the revised answer.
         """
-        request = self._prepare(prompt, **options)
+        sent = 0
+        for turn in self._turns(self._prepare(prompt, **options)):
+            if turn.last is None or turn.last.replace:
+                text = turn.text
+                if len(text) > sent:
+                    yield text[sent:]
+                    sent = len(text)
+            elif turn.last.text:
+                yield turn.last.text
+                sent += len(turn.last.text)
+
+    def _turns(self, request: _Request) -> Iterator[Turn]:
+        """Stream `request`, saving as it goes; yields the turn after each chunk (once for a cached answer).
+
+        Interrupts and provider failures are saved, marked, and re-raised for the caller to present.
+        """
         turn, recorder = request.turn, _Recorder(self, request)
         if turn.cached:
             recorder.finish(STATUS_COMPLETE)
-            yield turn.text
+            yield turn
             return
-        sent = 0
         try:
             for chunk in request.provider.stream(request.messages, turn.params):
                 turn.add(chunk)
                 recorder.progress()
-                if len(turn.text) > sent:
-                    yield turn.text[sent:]
-                    sent = len(turn.text)
+                yield turn
         except (KeyboardInterrupt, GeneratorExit):
             recorder.finish(STATUS_INTERRUPTED)
             raise

@@ -87,11 +87,6 @@ class Chunk(NamedTuple):
     replace: bool = False
 
 
-def apply_chunk(text: str, chunk: Chunk) -> str:
-    """The answer so far after `chunk`: the one place the append-or-replace rule lives."""
-    return chunk.text if chunk.replace else text + chunk.text
-
-
 class Completion:
     """A whole answer: what a stream adds up to. Pieces are joined lazily, so adding stays O(1) per chunk."""
 
@@ -108,6 +103,10 @@ class Completion:
         if len(self._pieces) > 1:
             self._pieces = ["".join(self._pieces)]
         return self._pieces[0] if self._pieces else ""
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._pieces = [value] if value else []
 
     def add(self, chunk: Chunk) -> None:
         if chunk.replace:
