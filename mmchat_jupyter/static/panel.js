@@ -141,7 +141,16 @@ function render({ model, el }) {
   el.replaceChildren(root);
   // JupyterLab's shortcuts listen on the document as keys bubble up: keys typed in the panel are the panel's
   // (Shift+Enter is a new line here, not "run cell"; Ctrl+A selects text, not every cell).
-  for (const type of ["keydown", "keyup"]) root.addEventListener(type, (event) => event.stopPropagation());
+  root.addEventListener("keyup", (event) => event.stopPropagation());
+  root.addEventListener("keydown", (event) => {
+    event.stopPropagation();
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    for (const [panel, button] of [[ui.sheet, ui.sheetBtn], [ui.drawer, ui.drawerBtn]]) {
+      if (panel.hidden) continue;
+      toggle(panel, button);
+      button.focus();
+    }
+  });
 
   // -- actions ------------------------------------------------------------------------------------------------
   function toggle(panel, button) {
@@ -179,7 +188,9 @@ function render({ model, el }) {
       target.focus();
     };
     input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" || e.key === "Escape") (e.preventDefault(), finish(e.key === "Enter"));
+      if (e.key !== "Enter" && e.key !== "Escape") return;
+      e.preventDefault();
+      finish(e.key === "Enter");
     });
     input.addEventListener("blur", () => finish(true));
     target.replaceWith(input);
@@ -219,8 +230,11 @@ function render({ model, el }) {
     node.querySelector("button")?.focus();
     node.addEventListener("keydown", (e) => {
       const buttons = [...node.querySelectorAll("button")], i = buttons.indexOf(document.activeElement);
-      if (e.key === "Escape") (closeMenu(), anchor.focus());
-      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      if (e.key === "Escape") {
+        e.preventDefault();
+        closeMenu();
+        anchor.focus();
+      } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
         e.preventDefault();
         buttons[(i + (e.key === "ArrowDown" ? 1 : buttons.length - 1)) % buttons.length].focus();
       }
@@ -313,12 +327,13 @@ function render({ model, el }) {
   }
   function messageNode(msg, last) {
     if (msg.role === "user") return h("div", { class: "mmc-msg mmc-user", text: msg.text });
-    const body = decorateCode(h("div", { class: "mmc-body", innerHTML: msg.html }));
+    const body = msg.text ? decorateCode(h("div", { class: "mmc-body", innerHTML: msg.html }))
+      : h("div", { class: "mmc-body mmc-muted", text: msg.error ?? "" }); // nothing arrived: say why
     const busy = model.get("busy");
     return h("div", { class: "mmc-msg mmc-assistant", "data-status": msg.status }, body,
       h("div", { class: "mmc-foot" }, h("span", { class: "mmc-meta", text: msg.meta }),
         msg.badge && h("span", { class: "mmc-badge", text: msg.badge, title: msg.error ?? "" }),
-        iconButton("copy", t("copy"), (e) => flash(e.currentTarget, copyText(msg.text))),
+        msg.text && iconButton("copy", t("copy"), (e) => flash(e.currentTarget, copyText(msg.text))),
         last && iconButton("redo", t("regenerate"), () => ask("regenerate"), { disabled: busy })));
   }
   let bubble = null;
@@ -355,14 +370,7 @@ function render({ model, el }) {
     ui.notice.replaceChildren(h("span", { text: error, title: error, role: "alert" }),
       iconButton("close", t("dismiss"), () => ask("dismiss")));
   }
-  function renderAll() {
-    renderStrings();
-    renderHead();
-    renderChats();
-    renderLog();
-    renderBusy();
-    renderNotice();
-  }
+  const renderAll = () => [renderStrings, renderHead, renderChats, renderLog, renderBusy, renderNotice].forEach((f) => f());
 
   const onStream = (msg) => {
     if (msg.view && msg.view !== viewId) return; // a reply meant for another view of the same panel
