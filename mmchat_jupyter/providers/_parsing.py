@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..i18n import _
 from ..types import Chunk
 
 
@@ -123,5 +124,5 @@ class SSEParser(StreamParser):
 
     def finish(self) -> list[Chunk]:
         if not self.done:
-            raise MalformedStream("the stream ended before [DONE]")
+            raise MalformedStream(_("the stream ended before [DONE]"))
         return []

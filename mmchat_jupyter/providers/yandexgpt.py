@@ -153,7 +153,7 @@ class YandexStreamParser(StreamParser):
 
     def finish(self) -> list[Chunk]:
         if not self.finished:
-            raise MalformedStream("the stream ended before the final answer")
+            raise MalformedStream(_("the stream ended before the final answer"))
         return []
 
     def _on_message(self, payload: Any) -> Chunk | None:
