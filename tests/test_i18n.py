@@ -20,6 +20,7 @@ from mmchat_jupyter import i18n, i18n_tools
 from mmchat_jupyter.i18n import _, get_language, ngettext, set_language
 
 from .conftest import REPO
+from .magic_shell import magics, run, shell  # noqa: F401 - fixtures
 
 FIX = (
     "run `python -m mmchat_jupyter.i18n_tools update`, translate the new entries in "
@@ -390,28 +391,16 @@ def test_templates_are_localized_but_user_templates_are_not(ru):
         assert "{input}" in text
 
 
-def test_the_magic_in_russian(ru):
-    from .magic_shell import run
-
-    from IPython.testing import globalipapp
-
-    from mmchat_jupyter.magics import ChatMagics
-    from mmchat_jupyter.session import ChatSession
-
-    globalipapp.start_ipython()
-    ip = globalipapp.get_ipython()
-    magics = ChatMagics(shell=ip, session=ChatSession())
-    ip.register_magics(magics)
-    try:
-        for _turn in range(3):
-            assert run(ip, "%%chat -c опыт\nПривет!").error is None
-        listing = run(ip, "%chat list").stdout
-        assert "опыт — 6 сообщений · обновлён " in listing, listing
-        helped = run(ip, "%chat help").stdout
-        assert "список чатов" in helped and "%chat" in helped
-        answer = run(ip, "%%chat -c опыт\nЕщё раз")
-        footer = answer.final["text/html"]
-        assert "токен" in footer and " с" in footer
-        assert "ход 4" in answer.final["text/markdown"]
-    finally:
-        ip.configurables.remove(magics)
+def test_the_magic_in_russian(ru, shell):
+    for _turn in range(3):
+        assert run(shell, "%%chat -c опыт\nПривет!").error is None
+    listing = run(shell, "%chat list").stdout
+    assert "опыт — 6 сообщений · обновлён " in listing, listing
+    helped = run(shell, "%chat help").stdout
+    assert "список чатов" in helped and "%chat" in helped
+    answer = run(shell, "%%chat -c опыт\nЕщё раз")
+    footer = answer.final["text/html"]
+    assert re.search(r"\d+ токен(а|ов)? · \d+,\d с", footer), footer
+    assert "ход 4" in answer.final["text/markdown"]
+    failed = run(shell, "%chat use нет-такого")
+    assert failed.error is not None and "нет чата" in str(failed.error), failed.error
