@@ -4,6 +4,7 @@ delta encoding of the answer in flight. No widget here, so it is easy to test an
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +16,8 @@ from .i18n import SUPPORTED, _, ngettext
 from .providers import list_providers, provider_class
 from .render import StreamingRenderer, render_markdown
 from .types import FINISH_CONTENT_FILTER, FINISH_LENGTH, STATUS_ERROR, STATUS_INTERRUPTED, MessageRecord
+
+log = logging.getLogger("mmchat_jupyter.widget")
 
 #: At most one delta per this many seconds (DESIGN.md: about 10 updates/s, hard cap 20); the first goes at once.
 DELTA_INTERVAL = 0.1
@@ -99,7 +102,8 @@ def provider_choices(admin: MMChat) -> list[dict[str, Any]]:
             continue
         try:
             cls = provider_class(name)
-        except Exception:  # a broken third-party plugin must not take the panel down: leave it out
+        except Exception:  # a broken third-party plugin must not take the panel down
+            log.warning("Provider %r cannot be loaded; the panel leaves it out", name, exc_info=True)
             continue
         label = cls.label if cls.configured() else _("{label} (not set up)").format(label=cls.label)
         models = list(cls.known_models) or [cls.default_model]

@@ -121,7 +121,7 @@ class ChatPanel(anywidget.AnyWidget):
         elif chat is not None:
             session.use_chat(chat)
         self.session = session
-        with self._shown_errors():  # e.g. a saved provider the administrator no longer allows: show, let switch
+        with self._shown_errors():  # the panel still shows, with the error in its one line
             self._refresh()
 
     # -- dispatch -------------------------------------------------------------------------------------------------
@@ -148,7 +148,7 @@ class ChatPanel(anywidget.AnyWidget):
     def _shown_errors(self) -> Iterator[None]:
         try:
             yield
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - anywidget would swallow it: show it instead
             self._show_error(exc)
 
     def _show_error(self, exc: Exception) -> None:
@@ -200,7 +200,7 @@ class ChatPanel(anywidget.AnyWidget):
         """Stream one answer; returns its status."""
         try:
             turn = await self.session.asend(prompt, on_update=self._on_update, regenerate=regenerate)
-        except Exception as exc:  # a policy or history error before streaming began
+        except Exception as exc:  # noqa: BLE001 - a policy or history error before streaming began
             self._show_error(exc)
             return STATUS_ERROR
         if turn.error:
@@ -299,6 +299,8 @@ class ChatPanel(anywidget.AnyWidget):
 
     def _do_save_template(self, msg: dict[str, Any]) -> None:
         name, text = str(msg["name"]).strip(), str(msg["text"])
+        if not name:
+            raise MMChatError(_("A template needs a name: type one and press Save."))
         user = dict(self.session.store.get_settings().get("templates") or {})
         user[name] = text
         self.session.store.update_settings(templates=user)
@@ -326,8 +328,8 @@ class ChatPanel(anywidget.AnyWidget):
             self.strings = state.ui_strings()
             self.languages = state.languages()
             self.export_formats = state.export_formats()
-            self._refresh_settings()
             self._refresh_chat()
+            self._refresh_settings()  # last: a policy error here still leaves the chat shown
 
     def _refresh_settings(self) -> None:
         session = self.session
@@ -339,15 +341,14 @@ class ChatPanel(anywidget.AnyWidget):
                 {"name": name, "title": title, "text": text}
                 for name, (title, text) in all_templates(user.get("templates") or {}).items()
             ]
-            self.settings = {"lang": get_language(), "system": self._system()}
-            name, params = session.resolve()  # after the fallbacks above, so a policy error still leaves a panel
-            self.settings = {
-                **self.settings,
-                "provider": name,
-                "model": params.model,
-                "temperature": params.temperature,
-                "max_tokens": params.max_tokens,
-            }
+            shown = {"lang": get_language(), "system": self._system()}
+            try:
+                name, params = session.resolve()
+            except MMChatError:
+                self.settings = shown  # e.g. a saved provider the administrator no longer allows: still switchable
+                raise
+            self.settings = {**shown, "provider": name, "model": params.model, "temperature": params.temperature,
+                             "max_tokens": params.max_tokens}
 
     def _system(self) -> str:
         chat_system = self._current().meta.get("system")

@@ -8,11 +8,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from mmchat_jupyter import i18n
 from mmchat_jupyter import session as session_module
 from mmchat_jupyter._panel_state import AnswerStream, common_prefix, ui_strings
+from mmchat_jupyter.config import MMChat
 from mmchat_jupyter.history import HistoryStore
 from mmchat_jupyter.session import ChatSession
 from mmchat_jupyter.widget import ChatPanel
@@ -173,6 +172,15 @@ def test_settings_persist_as_defaults_and_can_be_cleared():
     assert "temperature must be" in rec.panel.error
     rec.panel.handle({"type": "set", "key": "system", "value": "Answer in haiku."})
     assert rec.panel.session.chat.meta["system"] == "Answer in haiku." == rec.panel.settings["system"]
+
+
+def test_a_provider_the_administrator_forbids_is_an_error_line_not_a_broken_panel():
+    HistoryStore().update_settings(provider="gigachat")  # saved before the administrator's policy changed
+    panel = ChatPanel(session=ChatSession(admin=MMChat(allowed_providers=["echo"])))
+    assert "not allowed" in panel.error and panel.chat["name"] and panel.settings["lang"] == "en"
+    assert [p["name"] for p in panel.providers] == ["echo"]
+    panel.handle({"type": "set", "key": "provider", "value": "echo"})
+    assert panel.error == "" and panel.settings["provider"] == "echo"
 
 
 def test_provider_switch_persists_provider_and_its_default_model():

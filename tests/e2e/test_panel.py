@@ -62,7 +62,7 @@ def history() -> HistoryStore:
 def test_streams_then_stop_keeps_partial_answer(notebook, fake_yandex):
     fake_yandex.script(LONG_ANSWER)
     fake_yandex.tamper(stall=0.8, delay=0.12)  # a pause before the first token, then a steady stream
-    nb, panel = open_panel(notebook)
+    _nb, panel = open_panel(notebook)
     panel.ask("Count slowly")
     expect(panel.questions).to_have_text(["Count slowly"])
     expect(panel.streaming.locator(".mmc-dots")).to_be_visible()  # loading, until the first token
@@ -86,7 +86,7 @@ def test_streams_then_stop_keeps_partial_answer(notebook, fake_yandex):
 def test_provider_switch_mid_chat_keeps_context(notebook, fake_yandex, fake_gigachat):
     fake_yandex.script(["Paris", " is the capital."])
     fake_gigachat.script(["About ", "two million ", "people."])
-    nb, panel = open_panel(notebook)
+    _nb, panel = open_panel(notebook)
     expect(panel.root.locator(".mmc-pick select").first).to_have_value("yandexgpt")
     panel.ask("What is the capital of France?")
     panel.wait_idle(1)
@@ -159,7 +159,7 @@ def test_regenerate_clear_rename_switch_and_search_chats(notebook, fake_yandex):
     with nb.page.expect_download() as download:
         panel.root.locator(".mmc-menu button").filter(has_text="Markdown").click()
     assert download.value.suggested_filename == "Geography.md"
-    assert "first question" in open(download.value.path(), encoding="utf-8").read()
+    assert "first question" in download.value.path().read_text(encoding="utf-8")
 
     # clear, after a confirmation
     panel.head_button(2).click()
@@ -170,7 +170,7 @@ def test_regenerate_clear_rename_switch_and_search_chats(notebook, fake_yandex):
 
 
 def test_template_fills_the_input(notebook, fake_yandex):
-    nb, panel = open_panel(notebook)
+    _nb, panel = open_panel(notebook)
     panel.input.fill("def add(a, b):")
     panel.input.press("Shift+Enter")  # a new line in the input, not JupyterLab's "run cell"
     panel.input.type("    return a - b")
@@ -186,7 +186,7 @@ def test_template_fills_the_input(notebook, fake_yandex):
 
 def test_provider_error_is_one_line(notebook, fake_yandex):
     fake_yandex.fail(401)
-    nb, panel = open_panel(notebook)
+    _nb, panel = open_panel(notebook)
     panel.ask("hello")
     expect(panel.notice).to_be_visible()
     text = panel.notice.locator("span").inner_text()
