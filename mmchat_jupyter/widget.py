@@ -231,6 +231,7 @@ class ChatPanel(anywidget.AnyWidget):
             self._refresh()
 
     def _do_new_chat(self, _msg: dict[str, Any]) -> None:
+        self._idle()
         if self.session.chat.messages:  # an empty current chat already is a new chat
             self.session.new_chat()
         self._refresh_chat()
