@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._format import format_datetime
 from ._throttle import Throttle
@@ -14,6 +14,9 @@ from .config import MMChat
 from .history import HistoryStore, SearchHit
 from .i18n import SUPPORTED, _, ngettext
 from .providers import list_providers, provider_class
+
+if TYPE_CHECKING:
+    from .types import Completion
 from .render import StreamingRenderer, render_markdown
 from .types import FINISH_CONTENT_FILTER, FINISH_LENGTH, STATUS_ERROR, STATUS_INTERRUPTED, MessageRecord
 
@@ -217,13 +220,9 @@ class AnswerStream:
         self.throttle = Throttle(interval)
         self._sent = ""
 
-    def update(self, text: str) -> dict[str, Any] | None:
-        """Take the answer so far; a delta message when one is due, else None."""
-        known = self.renderer.text
-        if text.startswith(known):
-            self.renderer.append(text[len(known) :])  # no render until a delta is due
-        else:
-            self.renderer.replace(text)  # the provider rewrote earlier text (YandexGPT's cumulative stream)
+    def update(self, answer: Completion) -> dict[str, Any] | None:
+        """Take the answer so far (no render until a delta is due); a delta message when one is due, else None."""
+        self.renderer.follow(answer)
         return self.delta() if self.throttle.ready() else None
 
     def delta(self, resend: bool = False) -> dict[str, Any]:

@@ -66,13 +66,13 @@ class AnswerView:
 
     def update(self, turn: Turn) -> None:
         """Take the answer so far; show it if the throttle allows (the first token always goes at once)."""
-        self._take(turn.text)
+        self._renderer.follow(turn)
         if self._handle is not None and self._throttle.ready():
             self._handle.update({"text/html": self._html(None)}, raw=True)
 
     def finish(self, turn: Turn) -> None:
         """Show the final answer with its footer; replaces the streaming output."""
-        self._take(turn.text)
+        self._renderer.follow(turn)
         bundle = {"text/html": self._html(turn), "text/plain": turn.text}
         if self._markdown:
             bundle["text/markdown"] = turn.text
@@ -85,13 +85,6 @@ class AnswerView:
         """Empty the output area (the request failed before it started)."""
         if self._handle is not None:
             self._handle.update({"text/plain": ""}, raw=True)
-
-    def _take(self, text: str) -> None:
-        renderer = self._renderer
-        if text.startswith(renderer.text):
-            renderer.append(text[len(renderer.text):])  # rendered only when shown
-        else:  # the provider revised earlier text (Chunk.replace)
-            renderer.replace(text)
 
     def _html(self, final: Turn | None) -> str:
         """Our CSS, the answer (streaming or final) and, once `final` is given, its footer."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import markdown
 from markdown.extensions.codehilite import CodeHiliteExtension
@@ -29,6 +30,9 @@ from markdown.treeprocessors import Treeprocessor
 from ._highlight import CODE_BLOCK_CLOSE, code_block_open, formatter_for_block, highlight_lines, pygments_css
 from ._sanitize import CODE_BLOCK_CLASS, WRAPPER_CLASS, sanitize
 from ._throttle import Throttle
+
+if TYPE_CHECKING:
+    from .types import Completion
 
 __all__ = ["StreamingRenderer", "Throttle", "pygments_css", "render_markdown"]
 
@@ -147,13 +151,15 @@ class StreamingRenderer:
     link whose definition comes later), and one full render per answer is cheap. So the final HTML is exactly
     `render_markdown(text)`. Each fragment is sanitized on its own, so every intermediate HTML is as safe.
 
-    Throttled displays call `append()` per chunk and read `html` only when they show an update (see `Throttle`).
+    Throttled displays call `follow(answer)` (or `append()`) per chunk and read `html` only when they show an
+    update (see `Throttle`).
     Appending copies only the tail; building `html` is the one step that touches the whole answer (one join).
     """
 
     def __init__(self) -> None:
         self._html: str | None = None  # the current streaming render; None once the text changed
         self._final: str | None = None
+        self._followed = 0  # chunks of the answer `follow()` has taken
         self._restart("", [])
 
     @property
@@ -181,6 +187,19 @@ class StreamingRenderer:
         if text_delta:
             self._tail += text_delta
             self._text = self._html = self._final = None
+
+    def follow(self, answer: Completion) -> None:
+        """Catch up with a streaming `answer` without rendering.
+
+        Called after each of its chunks this appends just that chunk's delta; otherwise (a chunk the caller
+        skipped, a provider that revised earlier text, a cached answer arriving whole) it takes the whole text.
+        """
+        last = answer.last
+        if last is not None and not last.replace and answer.chunks == self._followed + 1:
+            self.append(last.text)
+        elif answer.chunks != self._followed or not answer.chunks:
+            self.replace(answer.text)
+        self._followed = answer.chunks
 
     def feed(self, text_delta: str) -> str:
         """Add text and return the HTML of the whole answer so far."""

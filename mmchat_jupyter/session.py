@@ -39,11 +39,7 @@ SAVE_INTERVAL = 2.0
 
 
 class Turn(Completion):
-    """One prompt and its answer as it streams; what the faces display and history stores.
-
-    `last` is the chunk just applied, so a face can append its delta (or re-render on `replace`) without
-    comparing the whole text on every chunk.
-    """
+    """One prompt and its answer as it streams; what the faces display and history stores."""
 
     def __init__(
         self, prompt: str, provider: str, model: str, params: GenerationParams, chat: str | None = None
@@ -57,11 +53,6 @@ class Turn(Completion):
         self.started = time.monotonic()
         self.elapsed = 0.0
         self.assistant_id: str | None = None
-        self.last: Chunk | None = None
-
-    def add(self, chunk: Chunk) -> None:
-        super().add(chunk)
-        self.last = chunk
 
     def __repr__(self) -> str:
         return f"<Turn {self.status} {self.provider}/{self.model} {len(self.text)} chars>"

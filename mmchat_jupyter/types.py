@@ -88,7 +88,11 @@ class Chunk(NamedTuple):
 
 
 class Completion:
-    """A whole answer: what a stream adds up to. Pieces are joined lazily, so adding stays O(1) per chunk."""
+    """A whole answer: what a stream adds up to. Pieces are joined lazily, so adding stays O(1) per chunk.
+
+    `chunks` counts the chunks added and `last` is the latest, so a display that follows the answer chunk by
+    chunk can take just the delta (see `StreamingRenderer.follow`).
+    """
 
     def __init__(
         self, text: str = "", usage: Usage | None = None, finish_reason: str | None = None, model: str | None = None
@@ -97,6 +101,8 @@ class Completion:
         self.usage = usage
         self.finish_reason = finish_reason
         self.model = model
+        self.chunks = 0
+        self.last: Chunk | None = None
 
     @property
     def text(self) -> str:
@@ -109,6 +115,8 @@ class Completion:
         self._pieces = [value] if value else []
 
     def add(self, chunk: Chunk) -> None:
+        self.chunks += 1
+        self.last = chunk
         if chunk.replace:
             self._pieces = [chunk.text]
         elif chunk.text:

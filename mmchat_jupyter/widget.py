@@ -221,7 +221,7 @@ class ChatPanel(anywidget.AnyWidget):
                 self._refresh_chat()
 
     def _on_update(self, turn: Turn) -> None:
-        if self._stream is not None and (delta := self._stream.update(turn.text)) is not None:
+        if self._stream is not None and (delta := self._stream.update(turn)) is not None:
             self.send(delta)
 
     # -- chats ----------------------------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ class ChatPanel(anywidget.AnyWidget):
             if key == "model" and session.model is not None:
                 session.model = value
         if key == "system":  # the chat's own system prompt would hide the new default: keep them the same
-            session.store.set_chat_meta(session.chat, system=value or None)
+            session.store.update_chat_meta(session.chat, system=value or None)
         if key == "lang":
             self._refresh()
         else:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from mmchat_jupyter import render
 from mmchat_jupyter.render import StreamingRenderer, render_markdown
+from mmchat_jupyter.types import Chunk, Completion
 
 # --- a grammar of Markdown-ish answers ---------------------------------------------------------------------------
 
@@ -361,3 +362,23 @@ def test_long_fence_in_unknown_language_and_tildes():
     assert '<code class="language-nosuchlang">' in html and "<span" not in html
     assert code_text(html) == "<b>x</b>\n" * 400
     assert renderer.feed("~~~~") == render_markdown(text + "~~~~")
+
+
+def test_follow_takes_each_delta_and_resyncs_when_out_of_step():
+    renderer, answer = StreamingRenderer(), Completion()
+    for piece in ["# Title\n\n", "Some ", "text."]:
+        answer.add(Chunk(piece))
+        renderer.follow(answer)
+    assert renderer.text == "# Title\n\nSome text."
+    renderer.follow(answer)  # the final call of a face repeats the last chunk: nothing is taken twice
+    assert renderer.text == answer.text
+    answer.add(Chunk(" Skipped."))
+    answer.add(Chunk(" Seen."))
+    renderer.follow(answer)  # a chunk was not followed: the whole text is taken
+    assert renderer.text == answer.text
+    answer.add(Chunk("Rewritten.", replace=True))
+    renderer.follow(answer)
+    assert renderer.text == "Rewritten." and renderer.finish() == render_markdown("Rewritten.")
+    cached, fresh = Completion("A cached answer."), StreamingRenderer()
+    fresh.follow(cached)  # arrives whole, with no chunks
+    assert fresh.text == "A cached answer."

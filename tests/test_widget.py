@@ -14,6 +14,7 @@ from mmchat_jupyter._panel_state import AnswerStream, common_prefix, ui_strings
 from mmchat_jupyter.config import MMChat
 from mmchat_jupyter.history import HistoryStore
 from mmchat_jupyter.session import ChatSession
+from mmchat_jupyter.types import Chunk, Completion
 from mmchat_jupyter.widget import ChatPanel
 
 PANEL_JS = Path(__file__).resolve().parents[1] / "mmchat_jupyter" / "static" / "panel.js"
@@ -285,20 +286,29 @@ def test_messages_from_another_thread_are_handled_on_the_kernel_loop():
     assert thread_name == threading.main_thread().name
 
 
+def _answer(*pieces: str) -> Completion:
+    answer = Completion()
+    for piece in pieces:
+        answer.add(Chunk(piece))
+    return answer
+
+
 def test_resync_resends_the_whole_answer():
     stream = AnswerStream(3, interval=0)
-    first = stream.update("# Title\n\nSome text")
+    first = stream.update(_answer("# Title\n\nSome text"))
     again = stream.delta(resend=True)
     assert first["keep"] == 0 and again["keep"] == 0 and again["html"] == stream.renderer.html
     assert again["seq"] == first["seq"] + 1
 
 
 def test_deltas_send_only_what_changed():
-    stream = AnswerStream(1, interval=0)
-    stream.update("Paragraph one.\n\n")
-    second = stream.update("Paragraph one.\n\nParagraph two is longer")
+    stream, answer = AnswerStream(1, interval=0), _answer("Paragraph one.\n\n")
+    stream.update(answer)
+    answer.add(Chunk("Paragraph two is longer"))
+    second = stream.update(answer)
     assert second["keep"] > 20 and "Paragraph one" not in second["html"]
-    third = stream.update("Rewritten.")  # a provider may rewrite the text: the delta says how much to keep
+    answer.add(Chunk("Rewritten.", replace=True))  # a provider may rewrite the text: the delta says what to keep
+    third = stream.update(answer)
     assert fold([stream.delta(resend=True)]) == stream.renderer.html and third["html"]
     assert common_prefix("abcdef", "abcxyz") == 3 and common_prefix("", "a") == 0 and common_prefix("ab", "ab") == 2
 

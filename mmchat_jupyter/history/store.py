@@ -125,9 +125,6 @@ class HistoryStore:
             file.set_header(meta=meta)
             return meta
 
-    #: The name the panel uses.
-    set_chat_meta = update_chat_meta
-
     def delete_chat(self, chat: ChatRef) -> None:
         """Delete a chat and its messages."""
         with self._lock:

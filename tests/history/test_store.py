@@ -230,7 +230,7 @@ def test_settings_persist_and_none_removes(store):
 def test_chat_meta(store):
     chat = store.create_chat(system="old")
     assert store.update_chat_meta(chat, system="new", temperature=0.5) == {"system": "new", "temperature": 0.5}
-    assert store.set_chat_meta(chat, temperature=None) == {"system": "new"}
+    assert store.update_chat_meta(chat, temperature=None) == {"system": "new"}
     assert store.get_chat(chat).meta == {"system": "new"}
 
 
