@@ -55,7 +55,7 @@ def _fakes() -> Iterator[tuple[FakeYandex, FakeGigaChat]]:
 def fake_yandex(_fakes: tuple[FakeYandex, FakeGigaChat]) -> FakeYandex:
     fake = _fakes[0]
     fake.reset()
-    fake._texts = None  # back to the default answer, "You said: <prompt>" (FakeOpenAI has no public way yet)
+    fake.unscript()
     return fake
 
 

@@ -126,6 +126,10 @@ class FakeOpenAI(FakeServer):
         here a text that does not extend the previous one is sent as a delta of all of it."""
         self._texts, self._finish, self._replay = list(texts), finish, None
 
+    def unscript(self) -> None:
+        """Back to the default answer, "You said: <the last user message>"."""
+        self._texts, self._finish, self._replay = None, "stop", None
+
     def replay(self, body: bytes, *, piece: int | None = None) -> None:
         """Answer every chat request with exactly these bytes (a recorded body), optionally in `piece`-byte writes."""
         self._replay, self._texts = body, None
