@@ -49,51 +49,64 @@ class LineDecoder:
         self._pending = bytearray()
 
     def feed(self, data: bytes) -> list[str]:
-        self._pending += data
         if b"\n" not in data:
+            self._pending += data
             return []
-        *complete, rest = self._pending.split(b"\n")
-        self._pending = bytearray(rest)
-        return [_decode(raw) for raw in complete]
+        # All complete lines of this read are decoded in one call: a newline byte never falls inside a
+        # multi-byte UTF-8 character, so only the unfinished last line waits for more bytes.
+        end = data.rindex(b"\n")
+        complete = bytes(self._pending) + data[:end] if self._pending else data[:end]
+        self._pending = bytearray(data[end + 1 :])
+        return _lines(complete)
 
     def flush(self) -> list[str]:
         if not self._pending:
             return []
-        line, self._pending = _decode(bytes(self._pending)), bytearray()
-        return [line]
+        lines, self._pending = _lines(bytes(self._pending)), bytearray()
+        return lines
 
 
-def _decode(raw: bytes | bytearray) -> str:
+def _lines(raw: bytes) -> list[str]:
     try:
-        return bytes(raw).decode("utf-8").rstrip("\r")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedStream(f"a line is not valid UTF-8 ({exc.reason})") from None
+    lines = text.split("\n")
+    return [line.rstrip("\r") for line in lines] if "\r" in text else lines
 
 
 class BodyParser:
-    """Feeds raw body bytes through a LineDecoder into a StreamParser."""
+    """Feeds raw body bytes through a LineDecoder into a StreamParser.
+
+    Blank lines carry nothing in either protocol we speak (SSE event separators, NDJSON padding), so they
+    never reach the parser: this runs once per network event and must stay lean.
+    """
 
     def __init__(self, parser: StreamParser) -> None:
         self._lines = LineDecoder()
         self._parser = parser
 
     def feed(self, data: bytes) -> list[Chunk]:
-        chunks: list[Chunk] = []
-        for line in self._lines.feed(data):
-            chunks.extend(self._parser.feed_line(line))
-        return chunks
+        return self._parse(self._lines.feed(data))
 
     def finish(self) -> list[Chunk]:
+        return self._parse(self._lines.flush()) + self._parser.finish()
+
+    def _parse(self, lines: list[str]) -> list[Chunk]:
+        feed_line = self._parser.feed_line
         chunks: list[Chunk] = []
-        for line in self._lines.flush():
-            chunks.extend(self._parser.feed_line(line))
-        chunks.extend(self._parser.finish())
+        for line in lines:
+            if line:
+                chunks += feed_line(line)
         return chunks
+
+
+_decode_json = json.JSONDecoder().decode
 
 
 def load_json(text: str) -> Any:
     try:
-        return json.loads(text)
+        return _decode_json(text)
     except ValueError:
         raise MalformedStream(f"not JSON: {text[:80]!r}") from None
 
@@ -108,6 +121,8 @@ class SSEParser(StreamParser):
         self.done = False
 
     def feed_line(self, line: str) -> list[Chunk]:
+        if line.startswith("data: ") and line[6:7] == "{":  # the common case, first
+            return self.on_data(load_json(line[6:]))
         if not line or line.startswith(":"):
             return []
         field, _, value = line.partition(":")

@@ -186,20 +186,21 @@ class GigaChatParser(SSEParser):
     """
 
     def on_data(self, payload: Any) -> list[Chunk]:
-        if not isinstance(payload, dict):
-            raise MalformedStream(f"expected a JSON object, got {type(payload).__name__}")
-        choices = payload.get("choices")
-        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-        delta = choice.get("delta")
-        text = delta.get("content") if isinstance(delta, dict) else None
+        try:
+            choices = payload.get("choices")
+            choice = choices[0] if choices else {}
+            delta = choice.get("delta") or {}
+            text = delta.get("content") or ""
+            reason = choice.get("finish_reason")
+        except (AttributeError, TypeError, KeyError, IndexError):
+            raise MalformedStream(f"unexpected event shape: {str(payload)[:80]!r}") from None
         if not isinstance(text, str):
             text = ""
-        reason = choice.get("finish_reason")
         finish = _FINISH_REASONS.get(reason, reason)
         usage = _usage(payload.get("usage"))
         if not text and finish is None and usage is None:
             return []
-        return [Chunk(text, usage=usage, finish_reason=finish)]
+        return [Chunk(text, usage, finish)]
 
 
 def system_first(messages: Sequence[Message]) -> list[Message]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -149,7 +149,11 @@ class YandexStreamParser(StreamParser):
         self.finished = False
 
     def feed_line(self, line: str) -> list[Chunk]:
-        return [chunk for payload in _objects(line) if (chunk := self._on_message(payload)) is not None]
+        try:
+            payloads: Iterable[Any] = (_decode_json(line),)  # one object a line: the fast, common case
+        except ValueError:
+            payloads = _objects(line)
+        return [chunk for payload in payloads if (chunk := self._on_message(payload)) is not None]
 
     def finish(self) -> list[Chunk]:
         if not self.finished:
@@ -179,6 +183,9 @@ class YandexStreamParser(StreamParser):
                 return None  # the server may repeat the same text
             return Chunk(delta, usage=usage, finish_reason=finish)
         return Chunk(text, usage=usage, finish_reason=finish, replace=True)
+
+
+_decode_json = json.JSONDecoder().decode
 
 
 def _objects(line: str) -> Iterator[Any]:
