@@ -232,4 +232,6 @@ class Commands:
         print(cell_parser().format_help().rstrip())
         print()
         for name, (synopsis, about) in SUBCOMMANDS.items():
-            print(f"  %chat {name} {synopsis}".rstrip().ljust(44) + _(about))
+            usage = f"  %chat {name} {synopsis}".rstrip()
+            # A synopsis too long for the column gets its description on the next line, not glued to it.
+            print(usage.ljust(44) + _(about) if len(usage) < 44 else f"{usage}\n{' ' * 44}{_(about)}")

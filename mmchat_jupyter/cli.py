@@ -40,6 +40,7 @@ USAGE_COUNTS = ("messages", "prompt_tokens", "completion_tokens", "total_tokens"
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (the console script passes it to `sys.exit`)."""
+    _use_saved_language()
     localize_argparse()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -56,6 +57,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # flush at exit does not complain (the recipe in the `signal` module's documentation).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _use_saved_language() -> None:
+    """The language chosen in Jupyter (`%chat set lang=...`) speaks here too, `--help` included."""
+    from .history.paths import default_root
+
+    if not (default_root() / "settings.json").exists():  # nothing saved: read nothing, create nothing
+        return
+    try:
+        from .history import HistoryStore
+
+        set_language(HistoryStore().get_settings().get("lang") or None)
+    except MMChatError:
+        pass  # a damaged settings file is reported by the command that needs it, not by --help
 
 
 def fail(message: str) -> int:
@@ -112,12 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def open_store() -> HistoryStore:
-    """The user's history store, and the language they chose in Jupyter (`%chat set lang=...`)."""
+    """The user's history store."""
     from .history import HistoryStore
 
-    store = HistoryStore()
-    set_language(store.get_settings().get("lang") or None)
-    return store
+    return HistoryStore()
 
 
 def print_json(data: Any, out: TextIO) -> None:

@@ -181,3 +181,9 @@ def test_list_imports_no_notebook_machinery():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stderr.strip() == "[]"
+
+
+def test_help_speaks_the_language_saved_in_jupyter(tmp_path):
+    HistoryStore(tmp_path).update_settings(lang="ru")
+    text = ok("--help", home=tmp_path)
+    assert "экспорт" in text.lower() or "чат" in text.lower(), text
