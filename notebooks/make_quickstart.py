@@ -109,10 +109,15 @@ Then `%chat providers` shows them as configured, `%%chat -p yandexgpt` or `%%cha
 
 def build() -> nbformat.NotebookNode:
     """The quickstart notebook."""
-    cells = []
-    for n, (kind, source) in enumerate(CELLS, 1):
-        make = new_markdown_cell if kind == "md" else new_code_cell
-        cells.append(make(source, id=f"cell-{n:02d}"))
+    return notebook(CELLS)
+
+
+def notebook(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    """A notebook of ("md" | "py", source) cells with stable ids, so regenerating it changes nothing."""
+    cells = [
+        (new_markdown_cell if kind == "md" else new_code_cell)(source, id=f"cell-{n:02d}")
+        for n, (kind, source) in enumerate(cells, 1)
+    ]
     metadata = {
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},

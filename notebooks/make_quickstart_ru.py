@@ -2,7 +2,7 @@
 
 It is the English quickstart (make_quickstart.py) with its Markdown cells translated and `%chat set lang=ru` after
 `%load_ext`; the code cells are the same. A Markdown cell of the English notebook without a translation here stops
-the script with the cell's text, so the two notebooks cannot drift apart (tests/test_quickstart_ru.py runs this
+the script with the cell's text, so the two notebooks cannot drift apart (tests/test_quickstart.py runs this
 and the notebook).
 """
 
@@ -12,10 +12,9 @@ import runpy
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
 HERE = Path(__file__).parent
 PATH = HERE / "quickstart.ru.ipynb"
+ENGLISH = runpy.run_path(str(HERE / "make_quickstart.py"))
 SET_LANGUAGE = "%chat set lang=ru"
 
 # English Markdown cell -> Russian. Keys are the exact English sources.
@@ -150,27 +149,20 @@ export GIGACHAT_CA_BUNDLE_FILE="$HOME/russian_trusted_root_ca.cer"
 
 def build() -> nbformat.NotebookNode:
     """The Russian quickstart notebook, built from the English one's cells."""
-    english = runpy.run_path(str(HERE / "make_quickstart.py"))["CELLS"]
     cells = []
-    for kind, source in english:
+    for kind, source in ENGLISH["CELLS"]:
         if kind == "md":
             if source not in RU:
                 raise KeyError(f"no Russian for this Markdown cell of the English quickstart:\n{source}")
-            cells.append(new_markdown_cell(RU[source]))
+            cells.append(("md", RU[source]))
         else:
-            cells.append(new_code_cell(source))
+            cells.append((kind, source))
             if source.strip() == "%load_ext mmchat_jupyter":
-                cells.append(new_code_cell(SET_LANGUAGE))
-    unused = set(RU) - {source for kind, source in english if kind == "md"}
+                cells.append(("py", SET_LANGUAGE))
+    unused = set(RU) - {source for kind, source in ENGLISH["CELLS"] if kind == "md"}
     if unused:
         raise KeyError(f"Russian text for Markdown cells the English quickstart no longer has: {sorted(unused)}")
-    for n, cell in enumerate(cells, 1):
-        cell["id"] = f"cell-{n:02d}"
-    metadata = {
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"},
-    }
-    return new_notebook(cells=cells, metadata=metadata)
+    return ENGLISH["notebook"](cells)
 
 
 def main() -> None:
