@@ -25,7 +25,6 @@ from .types import (
     STATUS_COMPLETE,
     STATUS_ERROR,
     STATUS_INTERRUPTED,
-    Chunk,
     ChatRecord,
     Completion,
     GenerationParams,

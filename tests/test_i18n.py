@@ -11,7 +11,6 @@ import io
 import re
 import subprocess
 import sys
-from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
@@ -139,7 +138,7 @@ def test_the_committed_mo_matches_the_po():
     with i18n_tools.mo_path("ru").open("rb") as handle:
         committed = gettext.GNUTranslations(handle)
     fresh = gettext.GNUTranslations(io.BytesIO(i18n_tools.compile_bytes("ru")))
-    assert committed._catalog == fresh._catalog, f"the .mo is stale: run `python -m mmchat_jupyter.i18n_tools compile`"
+    assert committed._catalog == fresh._catalog, "the .mo is stale: run `python -m mmchat_jupyter.i18n_tools compile`"
     assert fresh.info()["plural-forms"] == RU_PLURAL
 
 

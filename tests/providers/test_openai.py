@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 
@@ -21,7 +20,9 @@ from mmchat_jupyter.errors import (
 from mmchat_jupyter.providers import get_provider
 from mmchat_jupyter.providers._parsing import BodyParser, ErrorEvent, MalformedStream
 from mmchat_jupyter.providers.openai import OpenAIProvider, OpenAIStreamParser
-from mmchat_jupyter.types import Chunk, Completion, GenerationParams, Message, Usage
+from mmchat_jupyter.types import Chunk, GenerationParams, Message, Usage
+from tests.providers import drivers
+from tests.providers.drivers import total
 from tests.fakes.openai_compat import FakeOpenAI
 from tests.fakes.server import Reply, trickle_transports
 from tests.fakes.yandex import FOLDER, FakeYandex
@@ -50,21 +51,12 @@ def make(server, **settings) -> OpenAIProvider:
 
 
 def run(provider, mode: str, params: GenerationParams | None = None) -> list[Chunk]:
-    """The chunks of one answer through the sync or the async driver."""
-    if mode == "sync":
-        return list(provider.stream(PROMPT, params))
-
-    async def collect() -> list[Chunk]:
-        return [chunk async for chunk in provider.astream(PROMPT, params)]
-
-    return asyncio.run(collect())
+    return drivers.run(provider, mode, PROMPT, params)
 
 
-def total(chunks: list[Chunk]) -> Completion:
-    answer = Completion()
-    for chunk in chunks:
-        answer.add(chunk)
-    return answer
+def check_error(exc: ProviderError, **expected) -> None:
+    drivers.check_error(exc, provider="openai", secret=KEY, **expected)
+
 
 
 def parse(body: bytes) -> list[Chunk]:
@@ -74,15 +66,6 @@ def parse(body: bytes) -> list[Chunk]:
 
 def event(payload: dict) -> bytes:
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
-
-
-def check_error(exc: ProviderError, *, status, request_id, partial: str = "") -> None:
-    assert exc.provider == "openai"
-    assert exc.status == status
-    assert exc.request_id == request_id
-    assert exc.partial_text == partial
-    text = str(exc)
-    assert text == exc.message and "\n" not in text and "Traceback" not in text and KEY not in text
 
 
 # -- building the request (no I/O) -----------------------------------------------------------------------------

@@ -3,7 +3,6 @@ test_yandexgpt_stream.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 import time
@@ -26,7 +25,9 @@ from mmchat_jupyter.errors import (
 from mmchat_jupyter.providers import get_provider
 from mmchat_jupyter.providers._parsing import BodyParser
 from mmchat_jupyter.providers.yandexgpt import YandexGPTProvider, YandexStreamParser
-from mmchat_jupyter.types import Chunk, Completion, GenerationParams, Message, Usage
+from mmchat_jupyter.types import Chunk, GenerationParams, Message, Usage
+from tests.providers import drivers
+from tests.providers.drivers import total
 from tests.fakes.server import trickle_transports
 from tests.fakes.yandex import FakeYandex
 
@@ -70,36 +71,18 @@ def make(server: FakeYandex, **settings) -> YandexGPTProvider:
 
 
 def run(provider, mode: str, params: GenerationParams | None = None) -> list[Chunk]:
-    """The chunks of one answer through the sync or the async driver."""
-    if mode == "sync":
-        return list(provider.stream(PROMPT, params))
-
-    async def collect() -> list[Chunk]:
-        return [chunk async for chunk in provider.astream(PROMPT, params)]
-
-    return asyncio.run(collect())
+    return drivers.run(provider, mode, PROMPT, params)
 
 
-def total(chunks: list[Chunk]) -> Completion:
-    answer = Completion()
-    for chunk in chunks:
-        answer.add(chunk)
-    return answer
+def check_error(exc: ProviderError, **expected) -> None:
+    drivers.check_error(exc, provider="yandexgpt", secret=KEY, **expected)
+
 
 
 def parse(body: bytes) -> list[Chunk]:
     """The chunks of a whole body fed at once: what every way of splitting it must give."""
     parser = BodyParser(YandexStreamParser())
     return parser.feed(body) + parser.finish()
-
-
-def check_error(exc: ProviderError, *, status, request_id, partial: str = "") -> None:
-    assert exc.provider == "yandexgpt"
-    assert exc.status == status
-    assert exc.request_id == request_id
-    assert exc.partial_text == partial
-    text = str(exc)
-    assert text == exc.message and "\n" not in text and "Traceback" not in text and KEY not in text
 
 
 # -- building the request (no I/O) -----------------------------------------------------------------------------
