@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from IPython.core.error import UsageError
 
-from .i18n import _
+from .i18n import _, localize_argparse
 
 #: How an answer is shown: rendered Markdown, plain text, or Markdown whose code also becomes the next cell.
 FORMATS = ("markdown", "text", "code")
@@ -39,6 +39,7 @@ def split_line(line: str, prog: str) -> list[str]:
 
 def cell_parser() -> argparse.ArgumentParser:
     """The `%%chat` option parser (built per call: the help follows the current language)."""
+    localize_argparse()  # argparse's own words ("usage:", its errors) in the user's language too
     parser = _Parser(
         prog="%%chat",
         description=_("Ask the model: the cell body is the prompt; {name} inserts a notebook variable."),

@@ -403,3 +403,16 @@ def test_the_magic_in_russian(ru, shell):
     assert "ход 4" in answer.final["text/markdown"]
     failed = run(shell, "%chat use нет-такого")
     assert failed.error is not None and "нет чата" in str(failed.error), failed.error
+
+
+def test_chat_help_and_option_errors_speak_russian(monkeypatch):
+    from IPython.core.error import UsageError
+
+    from mmchat_jupyter._magic_args import cell_parser
+
+    monkeypatch.setenv("MMCHAT_LANG", "ru")
+    help_text = cell_parser().format_help()
+    assert "usage:" not in help_text and "options" not in help_text, help_text
+    with pytest.raises(UsageError) as info:
+        cell_parser().parse_args(["--temperature", "hot"])
+    assert "invalid" not in str(info.value), str(info.value)
