@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The `shell` and `magics` fixtures: an IPython shell with %%chat loaded.
+pytest_plugins = ["tests.magic_shell"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MMCHAT_SHARED", REPO.parent / "shared"))
 FIXTURES = SHARED / "fixtures"

@@ -1,7 +1,7 @@
 """A real in-process IPython shell with the magics loaded, and a way to run a cell and see everything it showed.
 
-Import the `shell` fixture into a test module (`from .magic_shell import shell`). Each test gets fresh magics
-over a fresh `ChatSession`, so history lives in the test's own MMCHAT_HOME (see conftest).
+Registered as a pytest plugin in tests/conftest.py, so every test can ask for the `shell` fixture. Each test gets
+fresh magics over a fresh `ChatSession`, so history lives in the test's own MMCHAT_HOME (see conftest).
 """
 
 from __future__ import annotations

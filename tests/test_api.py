@@ -15,7 +15,6 @@ from mmchat_jupyter.errors import AuthError, ConfigError
 from mmchat_jupyter.session import ChatSession
 
 from .fakes.openai_compat import FakeOpenAI
-from .magic_shell import magics, shell  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from mmchat_jupyter import i18n, i18n_tools
 from mmchat_jupyter.i18n import _, get_language, ngettext, set_language
 
 from .conftest import REPO
-from .magic_shell import magics, run, shell  # noqa: F401 - fixtures
+from .magic_shell import run
 
 FIX = (
     "run `python -m mmchat_jupyter.i18n_tools update`, translate the new entries in "

@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 
 from mmchat_jupyter.magics import code_of
 
-from .magic_shell import magics, run, shell, state  # noqa: F401  (fixtures)
+from .magic_shell import run, state
 
 
 def test_load_ext_registers_both_magics(shell):

@@ -9,7 +9,7 @@ from IPython.core.error import UsageError
 
 from mmchat_jupyter._commands import SUBCOMMANDS
 
-from .magic_shell import magics, run, shell, state  # noqa: F401  (fixtures)
+from .magic_shell import run, state
 
 
 def lines(ran) -> list[str]:

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
-from .magic_shell import magics, run, shell, state  # noqa: F401  (fixtures)
+from .magic_shell import run, state
 
 # Real providers are left out on purpose: these runs are about reading options, not about network calls.
 _WORDS = [

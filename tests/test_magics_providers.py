@@ -10,7 +10,7 @@ from mmchat_jupyter.session import ChatSession
 from .fakes.gigachat import FakeGigaChat
 from .fakes.openai_compat import FakeOpenAI
 from .fakes.yandex import FOLDER, FakeYandex
-from .magic_shell import magics, run, shell  # noqa: F401  (fixtures)
+from .magic_shell import run
 
 
 @pytest.fixture

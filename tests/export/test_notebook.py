@@ -18,7 +18,7 @@ from mmchat_jupyter.export.notebook import chat_cell_source, turns
 from mmchat_jupyter.history import HistoryStore
 from mmchat_jupyter.types import ChatRecord
 from tests.fakes.yandex import FOLDER, FakeYandex
-from tests.magic_shell import magics, run, shell  # noqa: F401  (fixtures)
+from tests.magic_shell import run
 
 from .chats import answer, chat, question, shapes
 
