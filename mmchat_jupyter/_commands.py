@@ -135,7 +135,7 @@ class Commands:
         from .providers import provider_class
 
         # Asking the server needs credentials; without them the known list is the honest answer (and instant).
-        models = (self.session.provider(name).models() if provider_class(name).configured()
+        models = (self.session.provider(name).models() if self.session.settings.configured(name)
                   else list(provider_class(name).known_models))
         for model in models:
             print(f"{'*' if model == params.model else ' '} {model}")

@@ -320,16 +320,22 @@ class Settings:
             return _("environment ({names})").format(names=", ".join(found))
         return _("not configured")
 
+    def configured(self, provider: str) -> bool:
+        """Whether `provider` has what it needs to connect: credentials in the environment, or configuration."""
+        from .providers.registry import provider_class
+
+        return provider_class(provider).configured(self.env) or bool(self.provider_settings(provider))
+
     def default_provider(self) -> str:
         """The first allowed built-in provider with credentials (from the environment or configuration), else
         echo when allowed, else the first allowed provider (whose use then says what is missing)."""
-        from .providers.registry import PREFERENCE, provider_class
+        from .providers.registry import PREFERENCE
 
         allowed = self.admin.allowed_providers
         for name in PREFERENCE:
             if allowed and name not in allowed:
                 continue
-            if provider_class(name).configured(self.env) or self.provider_settings(name):
+            if self.configured(name):
                 return name
         return "echo" if not allowed or "echo" in allowed else allowed[0]
 

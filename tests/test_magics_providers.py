@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from mmchat_jupyter.config import MMChat
 from mmchat_jupyter.session import ChatSession
 
 from .fakes.gigachat import FakeGigaChat
@@ -89,3 +90,12 @@ def test_code_is_highlighted_and_can_become_the_next_cell(shell, wired):
     assert shell.rl_next_input == "def f(x):\n    return x"
     plain = run(shell, "%%chat\nno code here").final["text/html"]
     assert ".highlight" not in plain  # ... and only with code
+
+
+def test_models_asks_a_provider_configured_centrally(shell, magics, servers):
+    """Regression: credentials from the administrator's configuration (not the environment) used to be ignored,
+    so `%chat models` showed the built-in list instead of asking the server."""
+    _yandex, giga, _openai = servers
+    magics.session = ChatSession(admin=MMChat(provider_settings={"gigachat": giga.settings(max_retries=0)}))
+    listed = run(shell, "%chat models gigachat").stdout
+    assert "GigaChat-2-Max-preview" in listed and giga.token_requests == 1
