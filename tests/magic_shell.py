@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionResult
 from IPython.testing import globalipapp
 from IPython.utils.capture import RichOutput, capture_output
@@ -41,6 +42,14 @@ def run(shell: Any, code: str) -> Ran:
     with capture_output() as captured:
         result = shell.run_cell(code, store_history=True)
     return Ran(result, captured.outputs, captured.stdout, captured.stderr)
+
+
+def assert_one_usage_line(ran: Ran, says: str) -> None:
+    """The cell failed with a UsageError shown as one line that says `says`, and no traceback."""
+    assert isinstance(ran.error, UsageError)
+    assert says in ran.stderr
+    assert ran.stderr.strip().startswith("UsageError:") and "\n" not in ran.stderr.strip()
+    assert "Traceback" not in ran.stdout + ran.stderr
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from IPython.core.error import UsageError
 
 from mmchat_jupyter._commands import SUBCOMMANDS
 
-from .magic_shell import run, state
+from .magic_shell import assert_one_usage_line, run, state
 
 
 def lines(ran) -> list[str]:
@@ -147,7 +147,5 @@ def test_mistakes_are_one_usage_line_and_change_nothing(shell, magics, line, say
     run(shell, "%chat new taken")
     before = state(magics.session)
     ran = run(shell, f"%chat {line}")
-    assert isinstance(ran.error, UsageError)
-    assert says in ran.stderr
-    assert ran.stderr.strip().startswith("UsageError:") and "\n" not in ran.stderr.strip()
+    assert_one_usage_line(ran, says)
     assert state(magics.session) == before

@@ -14,7 +14,7 @@ from mmchat_jupyter.providers import get_provider
 from mmchat_jupyter.providers._parsing import BodyParser, MalformedStream
 from mmchat_jupyter.providers.gigachat import GigaChatParser, GigaChatProvider
 from mmchat_jupyter.types import Completion, GenerationParams, Message, Usage
-from tests.fakes.gigachat import CHAT_PATH, FakeGigaChat
+from tests.fakes.gigachat import CHAT_PATH
 from tests.fakes.server import Reply
 
 ASK = [Message("user", "Say hello")]
@@ -23,26 +23,6 @@ RECORDED = {
     "astream_simple": "derived/gigachat_v1_test_astream_simple.sse",
     "2023": "gigachat/tests/data/chat_completion.stream",
 }
-
-
-@pytest.fixture
-def fake():
-    with FakeGigaChat() as server:
-        yield server
-
-
-@pytest.fixture
-def make(fake):
-    made: list[GigaChatProvider] = []
-
-    def factory(**overrides) -> GigaChatProvider:
-        provider = GigaChatProvider(**fake.settings(backoff=0.01, **overrides))
-        made.append(provider)
-        return provider
-
-    yield factory
-    for provider in made:
-        provider.close()
 
 
 @pytest.fixture(params=sorted(RECORDED))

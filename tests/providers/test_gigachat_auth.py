@@ -24,27 +24,6 @@ from tests.fakes.server import Reply
 ASK = [Message("user", "Say hello")]
 
 
-@pytest.fixture
-def fake():
-    with FakeGigaChat() as server:
-        yield server
-
-
-@pytest.fixture
-def make(fake):
-    """A provider factory pointed at `fake` (or the server given), closed after the test."""
-    made: list[GigaChatProvider] = []
-
-    def factory(server: FakeGigaChat | None = None, **overrides) -> GigaChatProvider:
-        provider = GigaChatProvider(**(server or fake).settings(backoff=0.01, **overrides))
-        made.append(provider)
-        return provider
-
-    yield factory
-    for provider in made:
-        provider.close()
-
-
 def bearer(request) -> str:
     return request.header("authorization").removeprefix("Bearer ")
 
