@@ -16,6 +16,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import HistoryError
+from ..i18n import _
+
 APP_DIR = "mmchat"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -67,6 +70,10 @@ def make_dir(path: Path) -> None:
             directory.mkdir(mode=DIR_MODE)
         except FileExistsError:  # another kernel created it first
             continue
+        except OSError as exc:
+            text = _("Cannot create the history folder {path} ({reason}): set MMCHAT_HOME to a folder you can "
+                     "write to.")
+            raise HistoryError(text.format(path=directory, reason=exc.strerror or type(exc).__name__)) from None
         os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask
 
 

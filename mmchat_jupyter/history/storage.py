@@ -23,7 +23,7 @@ from typing import Any
 
 from tinydb.storages import Storage
 
-from ..errors import CorruptHistoryError
+from ..errors import CorruptHistoryError, HistoryError
 from ..i18n import _
 from .paths import FILE_MODE, TEMP_SUFFIX
 
@@ -40,6 +40,13 @@ def damaged(path: Path, reason: str) -> CorruptHistoryError:
         ).format(path=path, reason=reason),
         path=str(path),
     )
+
+
+def unwritable(path: Path, exc: OSError) -> HistoryError:
+    """A one-line error for a write the disk refused (full, read-only, no permission); nothing saved is lost."""
+    text = _("Cannot write the history file {path} ({reason}): free some disk space or check the permissions of "
+             "the history folder (MMCHAT_HOME); what was saved before is unchanged.")
+    return HistoryError(text.format(path=path, reason=exc.strerror or type(exc).__name__))
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -115,7 +122,10 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     except FileNotFoundError:
         previous_mtime = None
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    except OSError as exc:
+        raise unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -127,12 +137,14 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
             now = time.time_ns()
             os.utime(temp, ns=(now, max(now, previous_mtime + 1)))
         os.replace(temp, path)
-    except BaseException:
+        if previous_mtime is None:
+            fsync_dir(path.parent)
+    except BaseException as exc:
         with suppress(OSError):
             os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise unwritable(path, exc) from None
         raise
-    if previous_mtime is None:
-        fsync_dir(path.parent)
 
 
 def remove_temp_files(directory: Path) -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
 
 import pytest
 
-from mmchat_jupyter.errors import ChatNotFound, CorruptHistoryError
+from mmchat_jupyter.errors import ChatNotFound, CorruptHistoryError, HistoryError
 from mmchat_jupyter.history import SCHEMA_VERSION, HistoryStore
 from mmchat_jupyter.history.storage import write_json_atomic
 
@@ -163,6 +164,30 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
         write_json_atomic(path, {"t": {"1": {"v": object()}}})
     assert json.loads(path.read_text()) == {"t": {"1": {"v": 1}}}
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_a_full_disk_is_one_line_and_keeps_what_was_saved(store, monkeypatch):
+    """Regression: a refused write (disk full, read-only) escaped as a raw OSError, a traceback in %%chat."""
+    chat = store.create_chat("kept")
+    store.append_message(chat, role="user", content="before")
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(HistoryError) as info:
+        store.append_message(chat, role="user", content="after")
+    assert "No space left on device" in str(info.value) and "\n" not in str(info.value)
+    monkeypatch.undo()
+    assert [m.content for m in store.get_chat("kept").messages] == ["before"]
+    assert not [p for p in (store.root / "chats").iterdir() if p.name.startswith(".")]
+
+
+def test_an_unusable_history_folder_is_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(HistoryError, match="MMCHAT_HOME"):
+        HistoryStore(blocker / "mmchat").create_chat()
 
 
 def test_each_rewrite_gets_a_later_mtime(tmp_path):
