@@ -11,8 +11,9 @@ import pytest
 pytest_plugins = ["tests.magic_shell"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MMCHAT_SHARED", REPO.parent / "shared"))
-FIXTURES = SHARED / "fixtures"
+#: Recorded provider responses and real model answers, copied into the repository with their provenance and
+#: licence notices (tests/data/fixtures/SOURCES.md).
+FIXTURES = REPO / "tests" / "data" / "fixtures"
 
 _CREDENTIAL_PREFIXES = ("YANDEX_", "GIGACHAT_", "OPENAI_", "MMCHAT_")
 
@@ -31,7 +32,5 @@ def _isolated_env(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    """The recorded provider responses in ../shared/fixtures (see SOURCES.md there)."""
-    if not FIXTURES.is_dir():
-        pytest.fail(f"recorded fixtures not found at {FIXTURES}: put ../shared beside the repo or set MMCHAT_SHARED")
+    """The recorded provider responses in tests/data/fixtures (see SOURCES.md there)."""
     return FIXTURES
