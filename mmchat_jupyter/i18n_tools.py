@@ -5,7 +5,8 @@
                                                   #   changed ones fuzzy), after extracting
     python -m mmchat_jupyter.i18n_tools compile   # .po -> .mo (what the package reads at run time)
     python -m mmchat_jupyter.i18n_tools check     # exit 1 listing missing, untranslated or fuzzy msgids, broken
-                                                  #   {placeholders}, and a .mo older than its .po
+                                                  #   {placeholders}, a .pot older than the source and a .mo
+                                                  #   older than its .po
 
 The workflow after adding or changing a user-facing string: `update`, translate the new entries in the .po
 (remove the `fuzzy` flag after checking a guessed one), `compile`, `check`; commit the .pot, .po and .mo.
@@ -255,13 +256,43 @@ def problems(lang: str) -> list[str]:
                              f"{text!r} has {literals(text)}")
     if not mo_path(lang).exists():
         found.append(f"{mo_path(lang)} is missing: run `python -m mmchat_jupyter.i18n_tools compile`")
-    else:
-        with mo_path(lang).open("rb") as handle:
-            committed = gettext.GNUTranslations(handle)
-        fresh = gettext.GNUTranslations(io.BytesIO(compile_bytes(lang)))
-        if committed._catalog != fresh._catalog:  # type: ignore[attr-defined]
-            found.append(f"{mo_path(lang)} is out of date: run `python -m mmchat_jupyter.i18n_tools compile`")
+    elif mo_contents(mo_path(lang).read_bytes()) != mo_contents(compile_bytes(lang)):
+        found.append(f"{mo_path(lang)} is out of date: run `python -m mmchat_jupyter.i18n_tools compile`")
     return found
+
+
+def pot_problems() -> list[str]:
+    """Whether the committed template lists exactly the messages the source marks (empty when it does)."""
+    from babel.messages.pofile import read_po as _read_po
+
+    if not POT_PATH.exists():
+        return [f"{POT_PATH} is missing: run `python -m mmchat_jupyter.i18n_tools update`"]
+    with POT_PATH.open("rb") as handle:
+        committed = _read_po(handle, domain=DOMAIN)
+    if pot_contents(committed) != pot_contents(extract_catalog()):
+        return [f"{POT_PATH} is out of date: run `python -m mmchat_jupyter.i18n_tools update`"]
+    return []
+
+
+#: Header fields that name the program which wrote a catalog, not anything gettext reads: two releases of Babel
+#: writing the same translations must compare equal.
+_TOOL_FIELDS = ("Generated-By:",)
+
+
+def mo_contents(data: bytes) -> dict[str | tuple[str, int], str]:
+    """A compiled catalog as gettext sees it: every translation and the header, less the compiling tool's name."""
+    catalog = dict(gettext.GNUTranslations(io.BytesIO(data))._catalog)  # type: ignore[attr-defined]
+    catalog[""] = "\n".join(line for line in catalog.get("", "").splitlines() if not line.startswith(_TOOL_FIELDS))
+    return catalog
+
+
+def pot_contents(catalog) -> dict[str | tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]]:
+    """A template's messages as a translator sees them: each msgid with its files and translator comments."""
+    return {
+        _ids(message): (tuple(sorted({path for path, _line in message.locations})), tuple(message.auto_comments))
+        for message in catalog
+        if message.id
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in compile():
             print(f"compiled {path}")
     else:
-        issues = [issue for lang in LANGUAGES for issue in problems(lang)]
+        issues = pot_problems() + [issue for lang in LANGUAGES for issue in problems(lang)]
         for issue in issues:
             print(issue)
         if issues:

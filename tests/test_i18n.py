@@ -135,15 +135,58 @@ def test_russian_translations_use_russian_quotes(ru_po):
 def test_the_committed_mo_matches_the_po():
     import gettext
 
-    with i18n_tools.mo_path("ru").open("rb") as handle:
-        committed = gettext.GNUTranslations(handle)
-    fresh = gettext.GNUTranslations(io.BytesIO(i18n_tools.compile_bytes("ru")))
-    assert committed._catalog == fresh._catalog, "the .mo is stale: run `python -m mmchat_jupyter.i18n_tools compile`"
-    assert fresh.info()["plural-forms"] == RU_PLURAL
+    committed = i18n_tools.mo_contents(i18n_tools.mo_path("ru").read_bytes())
+    assert committed == i18n_tools.mo_contents(i18n_tools.compile_bytes("ru")), (
+        "the .mo is stale: run `python -m mmchat_jupyter.i18n_tools compile`")
+    assert gettext.GNUTranslations(io.BytesIO(i18n_tools.compile_bytes("ru"))).info()["plural-forms"] == RU_PLURAL
 
 
 def test_the_check_command_passes():
+    assert i18n_tools.pot_problems() + i18n_tools.problems("ru") == []
+
+
+def test_catalogs_compare_by_content_not_by_the_babel_release_that_wrote_them(monkeypatch):
+    import babel.messages.catalog
+
+    ours = i18n_tools.compile_bytes("ru")
+    monkeypatch.setattr(babel.messages.catalog, "VERSION", "99.0.0")
+    theirs = i18n_tools.compile_bytes("ru")
+    assert b"Generated-By: Babel 99.0.0" in theirs and theirs != ours
+    assert i18n_tools.mo_contents(theirs) == i18n_tools.mo_contents(ours)
+
+
+@pytest.fixture
+def locale_copy(tmp_path, monkeypatch):
+    """The catalogs copied aside, so a test can make them stale without touching the package's."""
+    import shutil
+
+    copy = tmp_path / "locale"
+    shutil.copytree(i18n_tools.LOCALE_DIR, copy)
+    monkeypatch.setattr(i18n_tools, "LOCALE_DIR", copy)
+    monkeypatch.setattr(i18n_tools, "POT_PATH", copy / "mmchat.pot")
+    return copy
+
+
+def test_a_mo_older_than_its_po_fails_the_check(locale_copy):
+    po = i18n_tools.po_path("ru")
+    po.write_text(po.read_text(encoding="utf-8").replace('msgstr "Остановить"', 'msgstr "Стоп"', 1), encoding="utf-8")
+    assert i18n_tools.problems("ru") == [f"{i18n_tools.mo_path('ru')} is out of date: run "
+                                         "`python -m mmchat_jupyter.i18n_tools compile`"]
+    i18n_tools.compile()
     assert i18n_tools.problems("ru") == []
+
+
+def test_a_pot_older_than_the_source_fails_the_check(locale_copy):
+    pot = locale_copy / "mmchat.pot"
+    text = pot.read_text(encoding="utf-8")
+    stale, removed = re.subn(r'(?:#.*\n)*msgid "Regenerate answer"\nmsgstr ""\n\n', "", text)
+    assert removed == 1
+    pot.write_text(stale, encoding="utf-8")
+    assert i18n_tools.pot_problems() == [f"{pot} is out of date: run `python -m mmchat_jupyter.i18n_tools update`"]
+    pot.write_text(text.replace("#: mmchat_jupyter/widget.py", "#: mmchat_jupyter/elsewhere.py", 1), encoding="utf-8")
+    assert i18n_tools.pot_problems() != []
+    i18n_tools.extract()
+    assert i18n_tools.pot_problems() == []
 
 
 def test_the_package_does_not_import_babel_or_the_tooling():

@@ -1,4 +1,4 @@
-"""A real JupyterLab on loopback and a Playwright page driving a notebook in it (see ../../../shared/e2e-recipe.md).
+"""A real JupyterLab on loopback and a Playwright page driving a notebook in it, in Debian's Chromium.
 
 `LabServer` starts `python -m jupyterlab` with every Jupyter and IPython directory in a temp dir, quiet UI settings
 written as user settings there (nothing under sys.prefix is touched), and the environment the kernels inherit.
