@@ -4,11 +4,16 @@ A `Secret` wraps a credential: its `str()` and `repr()` never show the value, on
 code that puts it on the wire calls that. Every secret value ever wrapped is remembered, so `redact()` can scrub
 it from any text (a server's error message that echoes a header, an exception from deep inside httpx), and
 `RedactingFilter` does the same for log records.
+
+Text a server sent (an error body, a proxy's echo of our request) goes through `clip()` instead: it also masks
+whatever follows an authorization scheme word (`Bearer`, `Api-Key`, `Basic`, `OAuth`), known value or not, and
+only then cuts the text to length, so a cut can never leave a prefix of a credential behind.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 _known: set[str] = set()
@@ -16,6 +21,14 @@ _lock = threading.Lock()
 _MASK = "***"
 #: Shorter values are not scrubbed from text: they would mangle ordinary words.
 _MIN_SECRET_LENGTH = 6
+#: An authorization scheme word, the separator after it (space, colon, equals, quote), then the credential.
+#: A JSON body may write the space as `\u0020` or the quote as `\"`: those are separators too.
+_CREDENTIAL = re.compile(
+    r"\b(bearer|api[-_ ]?key|basic|oauth)\b((?:[\s:=\"']|\\u0020|\\[nrt\"])+)([^\s\"',;<>(){}\[\]]+)",
+    re.IGNORECASE,
+)
+#: How much of a server's text reaches the user by default.
+CLIP_LENGTH = 300
 
 
 class Secret:
@@ -58,6 +71,20 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, _MASK)
     return text
+
+
+def mask_credentials(text: str) -> str:
+    """`text` with the value after every `Bearer`, `Api-Key`, `Basic` or `OAuth` replaced by ***, known or not."""
+    return _CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}{_MASK}", text)
+
+
+def clip(text: str, limit: int = CLIP_LENGTH) -> str:
+    """Text from a server, made fit to show: credentials masked and known secrets redacted, THEN cut to `limit`.
+
+    Cutting first would be wrong: a known key cut in two is no longer found, and half a key is a leak.
+    """
+    clean = redact(mask_credentials(text))
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 class RedactingFilter(logging.Filter):

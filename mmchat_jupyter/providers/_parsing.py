@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .._redact import clip
 from ..i18n import _
 from ..types import Chunk
 
@@ -108,7 +109,7 @@ def load_json(text: str) -> Any:
     try:
         return _decode_json(text)
     except ValueError:
-        raise MalformedStream(f"not JSON: {text[:80]!r}") from None
+        raise MalformedStream(f"not JSON: {clip(text, 80)!r}") from None
 
 
 class SSEParser(StreamParser):

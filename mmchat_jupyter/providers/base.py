@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import httpx
 
 from .. import errors
-from .._redact import Secret, install_log_filter
+from .._redact import Secret, clip, install_log_filter
 from ..i18n import N_, _
 from ..types import Chunk, Completion, GenerationParams, Message
 from ._parsing import BodyParser, ErrorEvent, MalformedStream, StreamParser
@@ -107,7 +107,7 @@ class Provider:
 
     def error_from_response(self, response: httpx.Response) -> errors.ProviderError:
         """Our exception for a non-200 response whose body has been read."""
-        return self.make_error(response.status_code, response.text[:300], response)
+        return self.make_error(response.status_code, clip(response.text), response)
 
     def auth(self) -> httpx.Auth | None:
         """An httpx auth flow for requests that need more than static headers (GigaChat's OAuth)."""
@@ -140,7 +140,7 @@ class Provider:
         """Map a status and the server's own message to our exception with a one-line 'what to do'."""
         headers = response.headers if response is not None else httpx.Headers()
         common = {"provider": self.name, "status": status, "request_id": _request_id(headers)}
-        said = server_message.strip() or httpx.codes.get_reason_phrase(status)
+        said = clip(server_message).strip() or httpx.codes.get_reason_phrase(status)
         if status in (401, 403):
             text = _("{label} rejected the credentials ({status}: {said}): {hint}.")
             return errors.AuthError(

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from .. import errors
-from .._redact import Secret
+from .._redact import Secret, clip
 from ..i18n import N_, _
 from ..types import (
     FINISH_CONTENT_FILTER,
@@ -134,7 +134,7 @@ class GigaChatProvider(Provider):
     def error_from_response(self, response: httpx.Response) -> errors.ProviderError:
         """API errors are `{"status", "message"}`; the OAuth host's are `{"code", "message"}`."""
         payload = _json_object(response)
-        said = str(payload.get("message") or "") or response.text[:300]
+        said = clip(str(payload.get("message") or "") or response.text)
         if "code" in payload and "status" not in payload and response.status_code in (400, 401, 403):
             text = _("{label} did not issue an access token ({status}: {said}): {hint}.")
             message = text.format(label=self.label, status=response.status_code, said=said, hint=_(self.auth_hint))
@@ -193,7 +193,7 @@ class GigaChatParser(SSEParser):
             text = delta.get("content") or ""
             reason = choice.get("finish_reason")
         except (AttributeError, TypeError, KeyError, IndexError):
-            raise MalformedStream(f"unexpected event shape: {str(payload)[:80]!r}") from None
+            raise MalformedStream(f"unexpected event shape: {clip(str(payload), 80)!r}") from None
         if not isinstance(text, str):
             text = ""
         finish = _FINISH_REASONS.get(reason, reason)
@@ -217,7 +217,7 @@ def _usage(data: Any) -> Usage | None:
     try:
         counts = [int(data.get(key) or 0) for key in ("prompt_tokens", "completion_tokens", "total_tokens")]
     except (TypeError, ValueError):
-        raise MalformedStream(f"usage is not a set of counts: {str(data)[:80]}") from None
+        raise MalformedStream(f"usage is not a set of counts: {clip(str(data), 80)}") from None
     return Usage(*counts)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from .. import errors
-from .._redact import Secret
+from .._redact import Secret, clip
 from ..i18n import N_
 from ..types import FINISH_TOOL_CALLS, Chunk, GenerationParams, Message, Usage
 from ._parsing import ErrorEvent, MalformedStream, SSEParser
@@ -127,7 +127,7 @@ def error_message(response: httpx.Response) -> str:
     try:
         payload = response.json()
     except ValueError:
-        return response.text[:300]
+        return clip(response.text)
     if isinstance(payload, dict):
         error = payload.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
@@ -135,7 +135,7 @@ def error_message(response: httpx.Response) -> str:
         for said in (error, payload.get("message"), payload.get("detail")):
             if isinstance(said, str):
                 return said
-    return response.text[:300]
+    return clip(response.text)
 
 
 class OpenAIStreamParser(SSEParser):
@@ -143,7 +143,7 @@ class OpenAIStreamParser(SSEParser):
 
     def on_data(self, payload: Any) -> list[Chunk]:
         if not isinstance(payload, dict):
-            raise MalformedStream(f"expected an object, got {str(payload)[:80]}")
+            raise MalformedStream(f"expected an object, got {clip(str(payload), 80)}")
         if payload.get("error"):
             raise _error_event(payload["error"])
         usage = _usage(payload.get("usage"))
@@ -152,7 +152,7 @@ class OpenAIStreamParser(SSEParser):
             text = (choice.get("delta") or {}).get("content") or ""
             finish = choice.get("finish_reason")
         except (AttributeError, TypeError):
-            raise MalformedStream(f"unexpected chunk {str(payload)[:80]}") from None
+            raise MalformedStream(f"unexpected chunk {clip(str(payload), 80)}") from None
         if finish == "function_call":  # the pre-tools name of the same thing
             finish = FINISH_TOOL_CALLS
         if not (text or finish or usage):

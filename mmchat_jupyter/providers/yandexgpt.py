@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from .. import errors
-from .._redact import Secret
+from .._redact import Secret, clip
 from ..i18n import N_, _
 from ..types import (
     FINISH_CONTENT_FILTER,
@@ -134,11 +134,11 @@ def error_message(response: httpx.Response) -> str:
     try:
         payload = response.json()
     except ValueError:
-        return response.text[:300]
+        return clip(response.text)
     error = payload.get("error", payload) if isinstance(payload, dict) else None
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return error["message"]
-    return response.text[:300]
+    return clip(response.text)
 
 
 class YandexStreamParser(StreamParser):
@@ -162,7 +162,7 @@ class YandexStreamParser(StreamParser):
 
     def _on_message(self, payload: Any) -> Chunk | None:
         if not isinstance(payload, dict):
-            raise MalformedStream(f"expected an object, got {json.dumps(payload)[:80]}")
+            raise MalformedStream(f"expected an object, got {clip(json.dumps(payload), 80)}")
         if payload.get("error"):
             raise _error_event(payload["error"])
         result = payload.get("result", payload)
@@ -171,7 +171,7 @@ class YandexStreamParser(StreamParser):
             text = (alternative.get("message") or {}).get("text") or ""
             finish = FINISH_REASONS.get(alternative.get("status", ""))
         except (AttributeError, KeyError, IndexError, TypeError):
-            raise MalformedStream(f"no answer in {json.dumps(payload, ensure_ascii=False)[:80]}") from None
+            raise MalformedStream(f"no answer in {clip(json.dumps(payload, ensure_ascii=False), 80)}") from None
         usage = _usage(result.get("usage")) if finish else None
         previous, self.text = self.text, text
         if finish:
