@@ -22,10 +22,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmchat_jupyter.providers import get_provider  # noqa: E402
-from mmchat_jupyter.types import Message  # noqa: E402
-from tests.fakes.gigachat import CHAT_PATH, CREDENTIALS, OAUTH_PATH, FakeGigaChat  # noqa: E402
-from tests.fakes.yandex import FOLDER, FakeYandex  # noqa: E402
+from mmchat_jupyter.providers import get_provider
+from mmchat_jupyter.types import Message
+from tests.fakes.gigachat import CHAT_PATH, CREDENTIALS, OAUTH_PATH, FakeGigaChat
+from tests.fakes.yandex import FOLDER, FakeYandex
 
 CHUNKS = 2000
 ROUNDS = 15
@@ -37,7 +37,8 @@ def import_cost() -> None:
     code = "import mmchat_jupyter"
     samples = []
     for _ in range(5):
-        out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True)
+        command = [sys.executable, "-X", "importtime", "-c", code]
+        out = subprocess.run(command, capture_output=True, text=True, check=True)
         rows = [line.split("|") for line in out.stderr.splitlines() if line.startswith("import time:")]
         total = next(int(r[1]) for r in rows if r[2].strip() == "mmchat_jupyter")
         samples.append(total)
@@ -45,12 +46,12 @@ def import_cost() -> None:
     print(f"import mmchat_jupyter: {median_us / 1000:.1f} ms cumulative (median of 5, -X importtime; target <= 100 ms)")
     heavy = sorted(((int(r[1]), r[2].strip()) for r in rows[1:] if r[1].strip().isdigit()), reverse=True)[:5]
     print("  largest imports:", ", ".join(f"{name.strip()} {us / 1000:.1f} ms" for us, name in heavy))
-    lazy = subprocess.run(
-        [sys.executable, "-c", "import sys, mmchat_jupyter; print(sorted(m for m in "
-         "('mmchat_jupyter.widget', 'mmchat_jupyter.export', 'anywidget', 'nbformat', 'markdown', 'tinydb') "
-         "if m in sys.modules))"],
-        capture_output=True, text=True,
-    ).stdout.strip()
+    probe = (
+        "import sys, mmchat_jupyter; print(sorted(m for m in "
+        "('mmchat_jupyter.widget', 'mmchat_jupyter.export', 'anywidget', 'nbformat', 'markdown', 'tinydb') "
+        "if m in sys.modules))"
+    )
+    lazy = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     print(f"  heavy modules loaded by the import (should be []): {lazy}")
 
 

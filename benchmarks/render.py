@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from collections.abc import Callable
 
 from mmchat_jupyter.render import StreamingRenderer, Throttle, render_markdown
 
@@ -128,7 +129,8 @@ def main() -> None:
     print(f"{'answer so far':>14} {'updates':>8} {'median ms':>10} {'mean ms':>8} {'max ms':>7}")
     medians = {}
     for point in POINTS:
-        costs = [cost * 1e3 for length, cost in zip(lengths, per_update) if abs(length - point) <= WINDOW // 2]
+        near = [cost for length, cost in zip(lengths, per_update, strict=True) if abs(length - point) <= WINDOW // 2]
+        costs = [cost * 1e3 for cost in near]
         medians[point] = statistics.median(costs)
         print(f"{point // 1000:>11} KB {len(costs):>8} {medians[point]:>10.3f} {statistics.fmean(costs):>8.3f} "
               f"{max(costs):>7.3f}")
@@ -144,8 +146,8 @@ def main() -> None:
           f"render cost = {total / one_render:.1f}x that (a full re-render per update would be about "
           f"{len(lengths) / 2:.0f}x, if render cost is linear in length)")
     fence = long_fence(20_000)
-    costs = {point: statistics.median(min(run) for run in zip(*(fence_updates(fence, point) for _ in range(RUNS))))
-             for point in (2_000, 20_000)}
+    runs = {point: [fence_updates(fence, point) for _ in range(RUNS)] for point in (2_000, 20_000)}
+    costs = {point: statistics.median(min(update) for update in zip(*runs[point], strict=True)) for point in runs}
     print(f"one long open code fence (highlighted piecewise while open): per update {costs[2_000] * 1e3:.2f} ms "
           f"at 2 KB into it, {costs[20_000] * 1e3:.2f} ms at 20 KB")
 
@@ -170,7 +172,7 @@ def fence_updates(text: str, point: int, samples: int = 5) -> list[float]:
     return costs
 
 
-def _cpu(function, *args) -> float:  # type: ignore[no-untyped-def]
+def _cpu(function: Callable[..., object], *args: object) -> float:
     began = time.process_time()
     function(*args)
     return time.process_time() - began

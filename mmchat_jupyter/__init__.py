@@ -10,10 +10,21 @@ Heavy pieces (the widget, exports) are imported on first use so that loading the
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors, types
 from .errors import MMChatError
+
+if TYPE_CHECKING:  # the lazy names below, as type checkers should see them
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from .api import Chat
+    from .export import export_chat, import_chat
+    from .history import HistoryStore
+    from .providers import get_provider, list_providers
+    from .render import render_markdown
+    from .session import ChatSession
+    from .widget import ChatPanel
 
 __version__ = "0.1.0"
 
@@ -39,18 +50,18 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def load_ipython_extension(ipython) -> None:
+def load_ipython_extension(ipython: InteractiveShell) -> None:
     """`%load_ext mmchat_jupyter`: register %%chat and %chat."""
     from .magics import ChatMagics
 
     ipython.register_magics(ChatMagics(shell=ipython))
 
 
-def unload_ipython_extension(ipython) -> None:
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
     """Nothing to undo beyond IPython's own bookkeeping."""
 
 
-__all__ = sorted(
-    ["Chat", "ChatPanel", "ChatSession", "HistoryStore", "MMChatError", "errors", "export_chat", "get_provider",
-     "import_chat", "list_providers", "load_ipython_extension", "render_markdown", "types", "__version__"]
-)
+__all__ = [
+    "Chat", "ChatPanel", "ChatSession", "HistoryStore", "MMChatError", "__version__", "errors", "export_chat",
+    "get_provider", "import_chat", "list_providers", "load_ipython_extension", "render_markdown", "types",
+]

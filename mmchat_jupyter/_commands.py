@@ -77,7 +77,7 @@ class Commands:
             print(f"{mark} {chat.name} — {' · '.join(facts)}")
 
     def cmd_new(self, args: Sequence[str]) -> None:
-        (name,) = _words(args, "new", 0, 1) or [None]
+        (name,) = _words(args, "new", 0, 1) or (None,)
         record = self.session.new_chat(name)
         print(_("Started chat {name}.").format(name=record.name))
 
@@ -108,7 +108,7 @@ class Commands:
                           removed).format(name=self.session.chat.name, n=format_number(removed)))
 
     def cmd_show(self, args: Sequence[str]) -> None:
-        (name,) = _words(args, "show", 0, 1) or [None]
+        (name,) = _words(args, "show", 0, 1) or (None,)
         record = self.session.store.get_chat(name) if name else self.session.chat
         from .display import show_markdown
         from .export.transcript import to_markdown
@@ -125,12 +125,12 @@ class Commands:
         default, _params = self.session.resolve()
         for name in list_providers():
             cls = provider_class(name)
-            source = _("none needed") if not cls.credential_env else settings.credential_source(name, cls.credential_env)
+            source = settings.credential_source(name, cls.credential_env) if cls.credential_env else _("none needed")
             mark = "*" if name == default else " "
             print(f"{mark} {name} ({cls.label}) — {_('credentials: {source}').format(source=source)}")
 
     def cmd_models(self, args: Sequence[str]) -> None:
-        (name,) = _words(args, "models", 0, 1) or [None]
+        (name,) = _words(args, "models", 0, 1) or (None,)
         name, params = self.session.resolve(name)
         from .providers import provider_class
 
@@ -207,7 +207,7 @@ class Commands:
     # -- other faces ----------------------------------------------------------------------------------------------
 
     def cmd_panel(self, args: Sequence[str]) -> None:
-        (name,) = _words(args, "panel", 0, 1) or [None]
+        (name,) = _words(args, "panel", 0, 1) or (None,)
         try:
             from .widget import ChatPanel
         except ImportError:

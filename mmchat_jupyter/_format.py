@@ -76,7 +76,7 @@ def format_datetime(iso: str | datetime) -> str:
     moment = iso
     if not isinstance(moment, datetime):
         try:
-            moment = datetime.fromisoformat(iso)
+            moment = datetime.fromisoformat(moment)
         except (TypeError, ValueError):
             return str(iso)
     if moment.tzinfo is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import html
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from pygments import highlight
 from pygments.formatters.html import HtmlFormatter
@@ -16,12 +16,19 @@ from pygments.util import ClassNotFound
 
 from ._sanitize import CODE_BLOCK_CLASS, WRAPPER_CLASS, sanitize
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
+    _StrHtmlFormatter = HtmlFormatter[str]  # generic in the stubs only
+else:
+    _StrHtmlFormatter = HtmlFormatter
+
 __all__ = ["CODE_BLOCK_CLOSE", "code_block_open", "formatter_for_block", "highlight_lines", "pygments_css"]
 
 CODE_BLOCK_CLOSE = "</code></pre></div>"
 
 
-class _CodeFormatter(HtmlFormatter):
+class _CodeFormatter(_StrHtmlFormatter):
     """Pygments HTML with CSS classes in `<div class="highlight"><pre><code class="language-x">`.
 
     The `language-x` class is the front end's hook for a Copy button. We write the wrapper ourselves (Pygments'
@@ -33,7 +40,7 @@ class _CodeFormatter(HtmlFormatter):
         super().__init__(nowrap=True)
         self.open_tag = f'<div class="{CODE_BLOCK_CLASS}"><pre><code class="{html.escape(language_class)}">'
 
-    def format_unencoded(self, tokensource: Iterable[tuple[Any, str]], outfile: TextIO) -> None:
+    def format_unencoded(self, tokensource: Iterable[tuple[Any, str]], outfile: SupportsWrite[str]) -> None:
         """Write the highlighted tokens inside our wrapper."""
         outfile.write(self.open_tag)
         super().format_unencoded(tokensource, outfile)
@@ -72,7 +79,7 @@ def _lexer(lang: str) -> Lexer:
 
 
 @functools.lru_cache(maxsize=1)
-def _spans() -> HtmlFormatter:
+def _spans() -> HtmlFormatter[str]:
     return HtmlFormatter(nowrap=True)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from typing import NoReturn
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -59,7 +60,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
-    def __reduce__(self):  # pickling would write the value somewhere we do not control
+    def __reduce__(self) -> NoReturn:  # pickling would write the value somewhere we do not control
         raise TypeError("a Secret cannot be pickled")
 
 

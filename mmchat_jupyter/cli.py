@@ -141,7 +141,8 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: Text
     """Columns padded to their widest cell; the column numbers in `right` are right-aligned (numbers)."""
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
-        cells = [cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        pairs = enumerate(zip(row, widths, strict=True))
+        cells = [cell.rjust(width) if i in right else cell.ljust(width) for i, (cell, width) in pairs]
         out.write("  ".join(cells).rstrip() + "\n")
 
 
@@ -224,7 +225,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     # Check every file before importing any, so a bad file in the list leaves history as it was.
     records = [read_export(path) for path in args.files]
     store = open_store()
-    for path, record in zip(args.files, records):
+    for path, record in zip(args.files, records, strict=True):
         chat = import_chat(record, store=store)
         if chat.name == record.name:
             text = _("{file}: imported as “{name}”")
@@ -255,7 +256,7 @@ def usage_rows(totals: Sequence[UsageTotal], by: str) -> list[dict[str, Any]]:
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for total in totals:
         key = tuple(getattr(total, name) for name in keys)
-        row = rows.setdefault(key, {**dict(zip(keys, key)), **dict.fromkeys(USAGE_COUNTS, 0)})
+        row = rows.setdefault(key, {**dict(zip(keys, key, strict=True)), **dict.fromkeys(USAGE_COUNTS, 0)})
         for name in USAGE_COUNTS:
             row[name] += getattr(total, name)
     return list(rows.values())

@@ -85,12 +85,12 @@ def check_providers(settings: Settings) -> list[dict[str, Any]]:
                 provider = cls(**settings.provider_settings(name))
                 row["base_url"] = provider.base_url
                 probes.append((row, provider))
-        except Exception as exc:  # a broken plugin or setting is a finding, not a crash of the doctor
+        except Exception as exc:  # noqa: BLE001 - a broken plugin or setting is a finding, not a crash of the doctor
             row["detail"] = _one_line(exc)
             row["reachable"] = False if row["configured"] else None
     with ThreadPoolExecutor(max_workers=max(1, len(probes))) as pool:
         results = pool.map(probe, [provider for _row, provider in probes])
-        for (row, _provider), (reachable, detail) in zip(probes, results):
+        for (row, _provider), (reachable, detail) in zip(probes, results, strict=True):
             row["reachable"], row["detail"] = reachable, detail
     return rows
 

@@ -155,7 +155,7 @@ def load_admin_config(
 def _profile_location(shell: Any) -> str:
     profile = getattr(shell, "profile_dir", None)
     if profile is not None:
-        return profile.location
+        return str(profile.location)
     from IPython.paths import get_ipython_dir
 
     return os.path.join(get_ipython_dir(), "profile_default")

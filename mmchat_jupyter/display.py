@@ -99,7 +99,7 @@ class AnswerView:
 
 def footer_html(turn: Turn) -> str:
     """Provider · model · tokens · time, then what was unusual (interrupted, failed, ...) emphasised; escaped."""
-    facts = [turn.provider, turn.model]
+    facts = [fact for fact in (turn.provider, turn.model) if fact]
     if turn.usage is not None:
         total = turn.usage.total_tokens
         facts.append(ngettext("{n} token", "{n} tokens", total).format(n=format_number(total)))

@@ -23,6 +23,8 @@ refusal text, which the faces show marked. Messages never contain a secret: they
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._redact import redact
 
 
@@ -35,7 +37,7 @@ class MMChatError(Exception):
 
     @property
     def message(self) -> str:
-        return self.args[0]
+        return str(self.args[0])
 
 
 class ConfigError(MMChatError):
@@ -106,7 +108,7 @@ class InvalidRequestError(ProviderError):
 class RateLimitError(ProviderError):
     """Too many requests (429). `retry_after` is in seconds, None when the server did not say."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
@@ -130,7 +132,7 @@ class StreamError(ProviderError):
 class ContentFiltered(ProviderError):
     """`complete()` only: the provider's content filter replaced the answer; `text` is its refusal."""
 
-    def __init__(self, message: str, *, text: str = "", **kwargs) -> None:
+    def __init__(self, message: str, *, text: str = "", **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.text = text
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gettext
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 LOCALE_DIR = Path(__file__).with_name("locale")
@@ -68,7 +68,7 @@ def set_language(lang: str | None) -> str:
     return get_language()
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> gettext.NullTranslations:
     """The catalog for `lang` (English needs none)."""
     if lang == "en":

@@ -23,8 +23,13 @@ import io
 import re
 import string
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # Babel is a development dependency: imported where it is used, never by the package
+    from babel.messages.catalog import Catalog, Message
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOCALE_DIR = PACKAGE_DIR / "locale"
@@ -58,13 +63,13 @@ def mo_path(lang: str) -> Path:
     return po_path(lang).with_suffix(".mo")
 
 
-def _fixed_date():
-    from datetime import datetime
-
+def _fixed_date() -> datetime:
     return datetime.strptime(_EPOCH, "%Y-%m-%d %H:%M%z")
 
 
-def extract_python_ast(fileobj, keywords, comment_tags, options):
+def extract_python_ast(
+    fileobj: IO[bytes], keywords: Mapping[str, Any], comment_tags: Collection[str], options: Mapping[str, Any]
+) -> Iterator[tuple[int, str, str | tuple[str | None, ...] | None, list[str]]]:
     """A Babel extraction method reading Python through `ast`, so that `_()` inside an f-string's braces counts.
 
     Babel's own "python" method tokenizes, and before Python 3.12 an f-string is one token: a call like
@@ -95,7 +100,7 @@ def extract_python_ast(fileobj, keywords, comment_tags, options):
         yield lineno, funcname, messages if len(messages) > 1 else messages[0], comments
 
 
-def extract_catalog():
+def extract_catalog() -> Catalog:
     """Every message the package's Python source marks with _(), N_() or ngettext(), as a Babel Catalog."""
     from babel.messages.catalog import Catalog
     from babel.messages.extract import extract_from_dir
@@ -124,7 +129,7 @@ def extract_catalog():
     return catalog
 
 
-def _write(catalog, path: Path) -> None:
+def _write(catalog: Catalog, path: Path) -> None:
     from babel.messages.pofile import write_po
 
     buffer = io.BytesIO()
@@ -136,7 +141,7 @@ def _write(catalog, path: Path) -> None:
         path.write_bytes(data)
 
 
-def read_po(lang: str):
+def read_po(lang: str) -> Catalog:
     from babel.messages.pofile import read_po as _read_po
 
     with po_path(lang).open("rb") as handle:
@@ -204,7 +209,8 @@ def placeholders(text: str) -> list[str]:
         fields = []
         for _literal, name, spec, conversion in string.Formatter().parse(text):
             if name is not None:
-                fields.append("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+                suffix = (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+                fields.append("{" + name + suffix + "}")
         return sorted(fields)
     except ValueError:  # not a valid format string: compare the brace groups literally
         return sorted(_FIELD.findall(text))
@@ -219,12 +225,12 @@ def literals(text: str) -> list[str]:
     return sorted(_PERCENT.findall(text) + _CODE.findall(text))
 
 
-def _ids(message) -> tuple[str, ...]:
+def _ids(message: Message) -> tuple[str, ...]:
     return tuple(message.id) if isinstance(message.id, (list, tuple)) else (message.id,)
 
 
-def _strs(message) -> tuple[str, ...]:
-    return tuple(message.string) if isinstance(message.string, (list, tuple)) else (message.string,)
+def _strs(message: Message) -> tuple[str, ...]:
+    return tuple(message.string) if isinstance(message.string, (list, tuple)) else (message.string or "",)
 
 
 def problems(lang: str) -> list[str]:
@@ -286,7 +292,7 @@ def mo_contents(data: bytes) -> dict[str | tuple[str, int], str]:
     return catalog
 
 
-def pot_contents(catalog) -> dict[str | tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]]:
+def pot_contents(catalog: Catalog) -> dict[str | tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]]:
     """A template's messages as a translator sees them: each msgid with its files and translator comments."""
     return {
         _ids(message): (tuple(sorted({path for path, _line in message.locations})), tuple(message.auto_comments))

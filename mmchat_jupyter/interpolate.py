@@ -23,7 +23,7 @@ from .i18n import _
 __all__ = ["interpolate"]
 
 _STEP = r"(?:\.[A-Za-z_]\w*|\[\s*(?:-?\d+|'[^'\]]*'|\"[^\"\]]*\")\s*\])"
-_TOKEN = re.compile(r"\{\{|\}\}|\{(?P<field>[A-Za-z_]\w*" + _STEP + r"*)\}")
+_TOKEN = re.compile(r"\{\{|\}\}|\{(?P<field>(?P<head>[A-Za-z_]\w*)" + _STEP + r"*)\}")
 _STEPS = re.compile(_STEP)
 
 
@@ -33,10 +33,9 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
 
 
 def _replace(match: re.Match[str], namespace: Mapping[str, Any]) -> str:
-    token, field = match.group(0), match.group("field")
+    token, field, head = match.group(0), match.group("field"), match.group("head")
     if field is None:
         return token[0]  # "{{" -> "{", "}}" -> "}"
-    head = re.match(r"[A-Za-z_]\w*", field).group(0)
     if head not in namespace:
         return token
     value = namespace[head]

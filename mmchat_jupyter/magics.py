@@ -93,7 +93,7 @@ class ChatMagics(Magics, Configurable):
 
     # IPython would fill {x} and $x in the line itself; templates and system prompts contain braces of their own.
     @no_var_expand
-    @cell_magic("chat")
+    @cell_magic("chat")  # type: ignore[arg-type]  # IPython types cell_magic(name) as `_F | Callable[[_F], _F]`
     def chat_cell(self, line: str, cell: str) -> None:
         """Ask the model: the cell body is the prompt (`%chat help` lists the options)."""
         with user_errors():
@@ -123,6 +123,7 @@ class ChatMagics(Magics, Configurable):
         from .interpolate import interpolate
 
         # IPython ends every cell body with a newline of its own; the prompt is what was typed.
+        assert self.shell is not None  # a magic runs in the shell that loaded it
         prompt = interpolate(cell.removesuffix("\n"), self.shell.user_ns)
         if args.template:
             from .templates import apply_template
@@ -149,12 +150,13 @@ class ChatMagics(Magics, Configurable):
         if turn.error:
             print(turn.error, file=sys.stderr)
         elif fmt == "code" and turn.status == STATUS_COMPLETE and turn.text.strip():
+            assert self.shell is not None
             self.shell.set_next_input(code_of(turn.text), replace=False)
 
     # -- %chat ----------------------------------------------------------------------------------------------------
 
     @no_var_expand
-    @line_magic("chat")
+    @line_magic("chat")  # type: ignore[arg-type]  # the same for line_magic(name)
     def chat_line(self, line: str) -> None:
         """Manage chats and settings: `%chat help` lists the subcommands."""
         words = split_line(line, "%chat")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import markdown
 from markdown.extensions.codehilite import CodeHiliteExtension
@@ -32,6 +32,9 @@ from ._sanitize import CODE_BLOCK_CLASS, WRAPPER_CLASS, sanitize
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from xml.etree.ElementTree import Element
+
     from .types import Completion
 
 __all__ = ["StreamingRenderer", "Throttle", "pygments_css", "render_markdown"]
@@ -48,7 +51,7 @@ class _FencedBlocks(FencedBlockPreprocessor):
     make the whole render raise (OptionError), and others change our markup. `{ .lang }` still names the language.
     """
 
-    def handle_attrs(self, attrs):  # type: ignore[no-untyped-def]  # upstream signature
+    def handle_attrs(self, attrs: Iterable[tuple[str, str]]) -> tuple[str, list[str], dict[str, Any]]:
         block_id, classes, _options = super().handle_attrs(attrs)
         return block_id, classes, {}
 
@@ -56,7 +59,7 @@ class _FencedBlocks(FencedBlockPreprocessor):
 class _ImagesAsLinks(Treeprocessor):
     """Turn `![alt](url)` into a link to `url` reading `alt`: we never let the browser fetch images on its own."""
 
-    def run(self, root):  # type: ignore[no-untyped-def]  # upstream signature
+    def run(self, root: Element) -> None:
         for element in root.iter("img"):
             url = element.attrib.pop("src", "")
             alt = element.attrib.pop("alt", "")
@@ -157,6 +160,7 @@ class StreamingRenderer:
     """
 
     def __init__(self) -> None:
+        self._text: str | None = None  # the Markdown so far, joined on demand
         self._html: str | None = None  # the current streaming render; None once the text changed
         self._final: str | None = None
         self._followed = 0  # chunks of the answer `follow()` has taken
@@ -242,7 +246,7 @@ class StreamingRenderer:
         self._parts = [block.html for block in blocks if block.html]  # the HTML of finished blocks,
         self._parts[1:] = ["\n" + part for part in self._parts[1:]]  # each after its separator
         self._head, self._tail = [text[:done]], text[done:]  # the text of finished blocks (in pieces), the rest
-        self._text: str | None = text
+        self._text = text
         self._done = done  # the length of the text before the tail
         self._pos = 0
         self._fence: _OpenFence | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +94,7 @@ class ChatSession:
         self._chat_name = chat
         self._extra_provider_settings = provider_settings or {}
         self._providers: dict[str, Provider] = {}
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[Any] | None = None
         self.apply_language()
 
     # -- settings -------------------------------------------------------------------------------------------------
@@ -234,7 +234,7 @@ class ChatSession:
                 yield turn.last.text
                 sent += len(turn.last.text)
 
-    def _turns(self, request: _Request) -> Iterator[Turn]:
+    def _turns(self, request: _Request) -> Generator[Turn, None, None]:
         """Stream `request`, saving as it goes; yields the turn after each chunk (once for a cached answer).
 
         Interrupts and provider failures are saved, marked, and re-raised for the caller to present.
@@ -380,7 +380,9 @@ class _Recorder:
         }
 
     def progress(self) -> None:
-        if self.chat is not None and time.monotonic() - self._last_save >= SAVE_INTERVAL:
+        if self.chat is None or self.turn.assistant_id is None:
+            return
+        if time.monotonic() - self._last_save >= SAVE_INTERVAL:
             fields = self._fields(STATUS_INTERRUPTED)
             fields.pop("created")
             self.session.store.update_message(self.chat, self.turn.assistant_id, **fields)
@@ -389,7 +391,7 @@ class _Recorder:
     def finish(self, status: str) -> Turn:
         turn = self.turn
         turn.status, turn.elapsed = status, time.monotonic() - turn.started
-        if self.chat is not None:
+        if self.chat is not None and turn.assistant_id is not None:
             fields = self._fields(status)
             fields.pop("created")
             self.session.store.update_message(self.chat, turn.assistant_id, **fields)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 Role = Literal["system", "user", "assistant"]
 
@@ -126,13 +126,14 @@ class Completion:
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[object, ...]:
         return (self.text, self.usage, self.finish_reason, self.model)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Completion) and self._key() == other._key()
 
-    __hash__ = None  # mutable
+    # Mutable, so unhashable: Python sets __hash__ to None beside __eq__; this tells type checkers.
+    __hash__: ClassVar[None]  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Completion(text={self.text!r}, usage={self.usage!r}, finish_reason={self.finish_reason!r})"

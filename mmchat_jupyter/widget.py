@@ -87,16 +87,16 @@ class ChatPanel(anywidget.AnyWidget):
     _uid = t.Unicode().tag(sync=True)
     strings = t.Dict().tag(sync=True)
     chat = t.Dict({"id": "", "name": ""}).tag(sync=True)
-    chats = t.List().tag(sync=True)
-    messages = t.List().tag(sync=True)
+    chats: t.List[Any] = t.List().tag(sync=True)
+    messages: t.List[Any] = t.List().tag(sync=True)
     pending = t.Dict().tag(sync=True)
     busy = t.Bool(False).tag(sync=True)
     settings = t.Dict().tag(sync=True)
-    providers = t.List().tag(sync=True)
-    locked = t.List().tag(sync=True)
-    languages = t.List().tag(sync=True)
-    templates = t.List().tag(sync=True)
-    export_formats = t.List().tag(sync=True)
+    providers: t.List[Any] = t.List().tag(sync=True)
+    locked: t.List[Any] = t.List().tag(sync=True)
+    languages: t.List[Any] = t.List().tag(sync=True)
+    templates: t.List[Any] = t.List().tag(sync=True)
+    export_formats: t.List[Any] = t.List().tag(sync=True)
     error = t.Unicode("").tag(sync=True)
 
     def __init__(
@@ -110,7 +110,7 @@ class ChatPanel(anywidget.AnyWidget):
     ) -> None:
         super().__init__(_uid=uuid.uuid4().hex, **kwargs)
         self._loop = _running_loop()  # the kernel's loop: streams run there, whatever thread a message comes on
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[str] | None = None
         self._stream: state.AnswerStream | None = None
         self._turns = 0
         self._search = ""
@@ -209,7 +209,7 @@ class ChatPanel(anywidget.AnyWidget):
             self._views.remember(turn.assistant_id, turn.text, self._stream.renderer.finish())
         return turn.status
 
-    def _finished(self, task: asyncio.Task) -> None:
+    def _finished(self, task: asyncio.Task[str]) -> None:
         stream = self._stream
         self._task = self._stream = None
         status = STATUS_INTERRUPTED if task.cancelled() else task.result()

@@ -12,6 +12,7 @@ import runpy
 from pathlib import Path
 
 import nbformat
+
 HERE = Path(__file__).parent
 PATH = HERE / "quickstart.ru.ipynb"
 ENGLISH = runpy.run_path(str(HERE / "make_quickstart.py"))

@@ -27,7 +27,7 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("mmchat-home")
     monkeypatch.setenv("MMCHAT_HOME", str(home))
     monkeypatch.setenv("MMCHAT_LANG", "en")
-    yield home
+    return home
 
 
 @pytest.fixture

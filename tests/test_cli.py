@@ -28,7 +28,9 @@ def mmchat(*args: str, home: Path | None = None, **env: str) -> subprocess.Compl
     environ = {**os.environ, **env}
     if home is not None:
         environ["MMCHAT_HOME"] = str(home)
-    return subprocess.run([MMCHAT, *args], capture_output=True, text=True, encoding="utf-8", env=environ, timeout=60)
+    return subprocess.run(
+        [MMCHAT, *args], capture_output=True, text=True, encoding="utf-8", env=environ, timeout=60, check=False
+    )
 
 
 def ok(*args: str, **kwargs) -> str:
@@ -179,7 +181,7 @@ def test_list_imports_no_notebook_machinery():
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'IPython', 'ipywidgets', 'anywidget', 'nbformat', "
         "'markdown', 'traitlets'}), file=sys.stderr)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stderr.strip() == "[]"
 
 

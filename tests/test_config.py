@@ -274,7 +274,7 @@ def test_a_broken_user_profile_is_skipped(dirs: tuple[Path, Path]) -> None:
 
 def test_a_knob_of_the_wrong_type_is_a_config_error(dirs: tuple[Path, Path]) -> None:
     write(dirs[0], 'c.MMChat.allowed_models = {"yandexgpt": "yandexgpt-lite"}\n')
-    with pytest.raises(ConfigError, match="Invalid c.MMChat configuration"):
+    with pytest.raises(ConfigError, match=r"Invalid c\.MMChat configuration"):
         load(dirs)
 
 
@@ -290,5 +290,5 @@ def test_the_running_ipythons_config_is_used_inside_a_kernel(dirs: tuple[Path, P
         config = Config({"MMChat": {"default_model": "from-the-shell"}})
         profile_dir = type("ProfileDir", (), {"location": str(dirs[1])})()
 
-    monkeypatch.setattr("IPython.get_ipython", lambda: Shell())
+    monkeypatch.setattr("IPython.get_ipython", Shell)
     assert load_admin_config(admin_dirs=[str(dirs[0])]).default_model == "from-the-shell"

@@ -121,7 +121,7 @@ def test_translations_keep_every_placeholder_command_and_code_span(ru_po):
             # A translation must format like its msgid does (no stray braces).
             fields = {name.split("!")[0].split(":")[0].strip("{}") for name in i18n_tools.placeholders(original)}
             try:
-                text.format(**{name: 1 for name in fields}) if "{" in original else None
+                text.format(**dict.fromkeys(fields, 1)) if "{" in original else None
             except (ValueError, KeyError, IndexError) as exc:
                 broken.append(f"{text!r} does not format: {exc}")
     assert not broken, "\n".join(broken)
@@ -170,8 +170,8 @@ def locale_copy(tmp_path, monkeypatch):
 def test_a_mo_older_than_its_po_fails_the_check(locale_copy):
     po = i18n_tools.po_path("ru")
     po.write_text(po.read_text(encoding="utf-8").replace('msgstr "Остановить"', 'msgstr "Стоп"', 1), encoding="utf-8")
-    assert i18n_tools.problems("ru") == [f"{i18n_tools.mo_path('ru')} is out of date: run "
-                                         "`python -m mmchat_jupyter.i18n_tools compile`"]
+    stale = f"{i18n_tools.mo_path('ru')} is out of date: run `python -m mmchat_jupyter.i18n_tools compile`"
+    assert i18n_tools.problems("ru") == [stale]
     i18n_tools.compile()
     assert i18n_tools.problems("ru") == []
 
@@ -376,7 +376,8 @@ def test_date_and_time(ru, monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     try:
-        assert format_datetime(datetime(2026, 11, 24, 7, 12, tzinfo=timezone.utc).isoformat()) == "24 ноября 2026, 07:12"
+        moment = datetime(2026, 11, 24, 7, 12, tzinfo=timezone.utc)
+        assert format_datetime(moment.isoformat()) == "24 ноября 2026, 07:12"
     finally:
         monkeypatch.undo()
         time.tzset()

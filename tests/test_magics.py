@@ -36,7 +36,8 @@ def test_load_ext_is_cheap():
         "InteractiveShell.instance().run_line_magic('load_ext', 'mmchat_jupyter')\n"
         "print(' '.join(sorted(sys.modules)))\n"
     )
-    loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split())
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    loaded = set(result.stdout.split())
     assert "mmchat_jupyter.magics" in loaded
     heavy = {"mmchat_jupyter.session", "mmchat_jupyter.render", "mmchat_jupyter.widget", "mmchat_jupyter.export",
              "mmchat_jupyter.history", "mmchat_jupyter.display", "anywidget", "markdown", "nh3", "tinydb", "httpx"}

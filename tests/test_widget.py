@@ -25,7 +25,7 @@ class Recorder:
 
     def __init__(self, panel: ChatPanel) -> None:
         self.panel, self.sent = panel, []
-        panel.send = self.sent.append  # type: ignore[method-assign]
+        panel.send = self.sent.append
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m["type"] == kind]

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, TypeGuard, overload
 
 from .._redact import redact
 from ..errors import ExportError
@@ -46,7 +46,7 @@ _MAX_NAME_BYTES = 200
 
 #: What `export_chat` takes: a record, a `list_chats()` row, a chat id or name, or messages (`Message` or
 #: `MessageRecord`) to export as an unsaved chat.
-ChatLike = Union[ChatRecord, ChatSummary, str, Sequence[Union[Message, MessageRecord]]]
+ChatLike = ChatRecord | ChatSummary | str | Sequence[Message | MessageRecord]
 
 
 def normalise_format(format: str) -> str:
@@ -66,6 +66,12 @@ def safe_filename(name: str) -> str:
     return stem or "chat"
 
 
+@overload
+def export_chat(chat: ChatLike, format: str, path: None = None, *, store: HistoryStore | None = None) -> str: ...
+@overload
+def export_chat(
+    chat: ChatLike, format: str, path: str | os.PathLike[str], *, store: HistoryStore | None = None
+) -> Path: ...
 def export_chat(
     chat: ChatLike,
     format: str,
@@ -100,15 +106,20 @@ def _record(chat: ChatLike, store: HistoryStore | None) -> ChatRecord:
         return _store(store).get_chat(chat.id)
     if isinstance(chat, str):
         return _store(store).get_chat(chat)
-    if isinstance(chat, Sequence) and all(isinstance(m, (Message, MessageRecord)) for m in chat):
+    if _messages(chat):
         now = now_iso()
         messages = [
-            m if isinstance(m, MessageRecord) else MessageRecord(id=f"m{n}", role=m.role, content=m.content, created=now)
+            m if isinstance(m, MessageRecord)
+            else MessageRecord(id=f"m{n}", role=m.role, content=m.content, created=now)
             for n, m in enumerate(chat)
         ]
         return ChatRecord(id="", name=_("Chat"), created=now, updated=now, messages=messages)
     raise ExportError(_("Cannot export {what}: give a chat name, a chat or a list of messages.").format(
         what=type(chat).__name__))
+
+
+def _messages(chat: object) -> TypeGuard[Sequence[Message | MessageRecord]]:
+    return isinstance(chat, Sequence) and all(isinstance(m, (Message, MessageRecord)) for m in chat)
 
 
 def import_chat(
@@ -153,7 +164,8 @@ def write_text(target: Path, content: str) -> None:
 
 def _renderer(fmt: str) -> Callable[[ChatRecord], str]:
     module, _sep, function = FORMATS[fmt][1].partition(":")
-    return getattr(import_module(f"{__name__}.{module}"), function)
+    renderer: Callable[[ChatRecord], str] = getattr(import_module(f"{__name__}.{module}"), function)
+    return renderer
 
 
 def _target(path: str | os.PathLike[str], chat_name: str, extension: str) -> Path:

@@ -92,8 +92,7 @@ def from_json(text: str, source: str) -> ChatRecord:
     if version > FORMAT_VERSION:
         text = _("{file} is in chat format {version}, newer than this mmchat-jupyter reads ({supported}): upgrade.")
         raise ExportError(text.format(file=source, version=version, supported=FORMAT_VERSION))
-    chat = document.get("chat")
-    _check(chat, _CHAT_FIELDS, "chat", source)
+    chat = _check(document.get("chat"), _CHAT_FIELDS, "chat", source)
     try:
         check_name(chat["name"], taken=set())  # the store's own rule, checked before anything is imported
     except HistoryError as exc:
@@ -116,7 +115,8 @@ def from_json(text: str, source: str) -> ChatRecord:
     )
 
 
-def _check(value: Any, fields: dict[str, tuple[type, ...]], where: str, source: str) -> None:
+def _check(value: Any, fields: dict[str, tuple[type, ...]], where: str, source: str) -> dict[str, Any]:
+    """`value` itself once it is an object with `fields` of the right types."""
     if not isinstance(value, dict):
         raise _malformed(source, _("{where} is not an object").format(where=where))
     for name, types in fields.items():
@@ -124,6 +124,7 @@ def _check(value: Any, fields: dict[str, tuple[type, ...]], where: str, source: 
             raise _malformed(source, _("{where}.{field} is missing").format(where=where, field=name))
         if not isinstance(value[name], types):
             raise _malformed(source, _("{where}.{field} has the wrong type").format(where=where, field=name))
+    return value
 
 
 def _check_message(message: dict[str, Any], where: str, source: str) -> None:

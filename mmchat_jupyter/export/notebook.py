@@ -120,6 +120,7 @@ def to_notebook(chat: ChatRecord) -> str:
     for n, (question, answer) in enumerate(turns(chat), 1):
         if question is None:
             # An answer with no question before it cannot be asked again: show it as text.
+            assert answer is not None  # turns() never pairs two missing sides
             cells.append(_cell("markdown", safe_markdown(answer.content), f"turn-{n}"))
             continue
         outputs = [answer_output(answer)] if answer is not None else []

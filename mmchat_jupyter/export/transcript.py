@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..i18n import _, ngettext
-from .safe_markdown import escape_markdown, safe_markdown
 from ..types import (
     FINISH_CONTENT_FILTER,
     FINISH_LENGTH,
@@ -22,6 +21,7 @@ from ..types import (
     ChatRecord,
     MessageRecord,
 )
+from .safe_markdown import escape_markdown, safe_markdown
 
 #: An opening or closing code fence (CommonMark: up to 3 spaces, then 3+ backticks or tildes).
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")

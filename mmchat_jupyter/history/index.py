@@ -36,7 +36,7 @@ _SUMMARY_KEYS = frozenset({"created", "updated", "count", "provider", "model", "
 def summarize(header: dict[str, Any], messages: list[dict[str, Any]]) -> Entry:
     """The index row for a chat file's header and message rows: counts, last provider/model, token usage per
     (day, provider, model) and the cache keys of its complete answers."""
-    last = next((m for m in reversed(messages) if m.get("provider") or m.get("model")), {})
+    last: dict[str, Any] = next((m for m in reversed(messages) if m.get("provider") or m.get("model")), {})
     usage: dict[tuple[str, str | None, str | None], list[int]] = {}
     for message in messages:
         counts = message.get("usage")
@@ -97,7 +97,7 @@ class ChatIndex:
         self.layout = layout
         # The index as last read or written by this process, with the file's stamp then: rereading 1,000 rows
         # costs milliseconds, a stat microseconds.
-        self._memo: tuple[list[int], dict[str, Entry]] | None = None
+        self._memo: tuple[list[int] | None, dict[str, Entry]] | None = None
 
     def saved(self) -> dict[str, Entry]:
         """The rows as last saved, possibly behind the chat files (for guesses that the caller then checks)."""

@@ -109,7 +109,7 @@ def _m001_chats(legacy: dict[str, Any]) -> list[dict[str, Any]]:
             else min([message["created"] for message in messages] or [_iso(0)])
         )
         updated = max([created] + [message["created"] for message in messages])
-        header = {"id": new_id(), "name": name, "created": created, "updated": updated, "meta": {}}
+        header: dict[str, Any] = {"id": new_id(), "name": name, "created": created, "updated": updated, "meta": {}}
         files.append(
             {
                 "_meta": {"1": {"schema": 2}},

@@ -283,7 +283,7 @@ class HistoryStore:
         with self._lock:
             table = self._settings_table()
             setting = Query()
-            with table.storage.batch():  # type: ignore[attr-defined]
+            with table.storage.batch():
                 for key, value in changes.items():
                     if value is None:
                         table.remove(setting.key == key)
@@ -317,7 +317,7 @@ class HistoryStore:
         if isinstance(chat, str):
             for entry in (entries if entries is not None else self._index.refresh()).values():
                 if entry.get("name") == chat.strip():
-                    return entry["id"]
+                    return str(entry["id"])
         raise self._not_found(chat)
 
     @contextmanager

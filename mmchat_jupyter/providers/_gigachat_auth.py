@@ -133,6 +133,7 @@ class GigaChatAuth(httpx.Auth):
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         flow = self._flow(request)
         step = next(flow)
+        reply: AccessToken | httpx.Response | None
         while True:
             if isinstance(step, _Renew):
                 with self.tokens.lock:
@@ -153,6 +154,7 @@ class GigaChatAuth(httpx.Auth):
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         flow = self._flow(request)
         step = next(flow)
+        reply: AccessToken | httpx.Response | None
         while True:
             if isinstance(step, _Renew):
                 async with self.tokens.async_lock():

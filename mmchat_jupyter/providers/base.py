@@ -16,7 +16,7 @@ import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import httpx
 
@@ -47,7 +47,8 @@ class Provider:
 
     name: ClassVar[str]
     label: ClassVar[str]
-    default_model: ClassVar[str]
+    #: A class default that an instance may shadow (OPENAI_MODEL, GIGACHAT_MODEL): `complete()` reports it.
+    default_model: str
     known_models: ClassVar[tuple[str, ...]] = ()
     #: One line that tells the user which settings hold this provider's credentials.
     auth_hint: ClassVar[str] = ""
@@ -139,7 +140,7 @@ class Provider:
     ) -> errors.ProviderError:
         """Map a status and the server's own message to our exception with a one-line 'what to do'."""
         headers = response.headers if response is not None else httpx.Headers()
-        common = {"provider": self.name, "status": status, "request_id": _request_id(headers)}
+        common = _ErrorContext(provider=self.name, status=status, request_id=_request_id(headers))
         said = clip(server_message).strip() or httpx.codes.get_reason_phrase(status)
         if status in (401, 403):
             text = _("{label} rejected the credentials ({status}: {said}): {hint}.")
@@ -316,7 +317,7 @@ class Provider:
             return None
         if exc is not None and _tls_verify_failure(exc):  # retrying cannot fix a certificate
             return None
-        retry_after = getattr(error, "retry_after", None)
+        retry_after = error.retry_after if isinstance(error, errors.RateLimitError) else None
         delay = retry_after if retry_after is not None else self.backoff * 2**attempt + random.uniform(0, 0.1)
         if waited + delay > MAX_RETRY_WAIT:
             return None
@@ -369,8 +370,17 @@ def _tls_verify_failure(exc: BaseException) -> bool:
     return any(isinstance(link, ssl.SSLCertVerificationError) for link in chain)
 
 
+class _ErrorContext(TypedDict):
+    """What every ProviderError is told besides its message."""
+
+    provider: str
+    status: int | None
+    request_id: str | None
+
+
 def _request_id(headers: httpx.Headers) -> str | None:
-    return headers.get("x-request-id") or headers.get("x-server-trace-id")
+    request_id: str | None = headers.get("x-request-id") or headers.get("x-server-trace-id")
+    return request_id
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

@@ -11,7 +11,8 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..i18n import _
 from ..types import Chunk, GenerationParams, Message, Usage
@@ -27,15 +28,15 @@ class EchoProvider(Provider):
     known_models = ("echo-1",)
     context_tokens = 1_000_000
 
-    def __init__(self, *, delay: float | None = None, **settings) -> None:
+    def __init__(self, *, delay: float | None = None, **settings: Any) -> None:
         super().__init__(base_url="offline", **settings)
         self.delay = float(delay if delay is not None else os.environ.get("MMCHAT_ECHO_DELAY") or 0)
 
     @classmethod
-    def configured(cls, env=os.environ) -> bool:
+    def configured(cls, env: Mapping[str, str] = os.environ) -> bool:
         return True
 
-    def check(self, messages, params) -> None:
+    def check(self, messages: Sequence[Message], params: GenerationParams) -> None:
         """Nothing can be misconfigured offline."""
 
     def describe(self) -> dict[str, str]:

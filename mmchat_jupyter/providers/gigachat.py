@@ -196,7 +196,7 @@ class GigaChatParser(SSEParser):
             raise MalformedStream(f"unexpected event shape: {clip(str(payload), 80)!r}") from None
         if not isinstance(text, str):
             text = ""
-        finish = _FINISH_REASONS.get(reason, reason)
+        finish = _FINISH_REASONS.get(reason, reason) if isinstance(reason, str) else None
         usage = _usage(payload.get("usage"))
         if not text and finish is None and usage is None:
             return []

@@ -130,8 +130,8 @@ def error_message(response: httpx.Response) -> str:
         return clip(response.text)
     if isinstance(payload, dict):
         error = payload.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
+        if isinstance(error, dict) and isinstance(message := error.get("message"), str):
+            return message
         for said in (error, payload.get("message"), payload.get("detail")):
             if isinstance(said, str):
                 return said
@@ -148,7 +148,7 @@ class OpenAIStreamParser(SSEParser):
             raise _error_event(payload["error"])
         usage = _usage(payload.get("usage"))
         try:
-            choice = next((c for c in payload.get("choices") or () if c.get("index", 0) == 0), {})
+            choice: dict[str, Any] = next((c for c in payload.get("choices") or () if c.get("index", 0) == 0), {})
             text = (choice.get("delta") or {}).get("content") or ""
             finish = choice.get("finish_reason")
         except (AttributeError, TypeError):
@@ -163,8 +163,8 @@ class OpenAIStreamParser(SSEParser):
 def _error_event(error: Any) -> ErrorEvent:
     if not isinstance(error, dict):
         return ErrorEvent(500, str(error))
-    code = error.get("code")
-    status = code if isinstance(code, int) and 400 <= code <= 599 else _TYPE_TO_STATUS.get(error.get("type"), 500)
+    code, kind = error.get("code"), error.get("type")
+    status = code if isinstance(code, int) and 400 <= code <= 599 else _TYPE_TO_STATUS.get(str(kind), 500)
     return ErrorEvent(status, str(error.get("message") or ""))
 
 

@@ -10,6 +10,7 @@ import importlib
 import os
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from ..errors import ConfigError
 from ..i18n import _
@@ -51,10 +52,11 @@ def provider_class(name: str) -> type[Provider]:
         text = _("Unknown provider {name!r}: choose one of {choices}.")
         raise ConfigError(text.format(name=name, choices=", ".join(list_providers())))
     module, _sep, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    cls: type[Provider] = getattr(importlib.import_module(module), attr)
+    return cls
 
 
-def get_provider(name: str, **settings) -> Provider:
+def get_provider(name: str, **settings: Any) -> Provider:
     """A ready provider; `settings` override the environment (base_url, api_key, transport, ...)."""
     return provider_class(name)(**settings)
 

@@ -136,8 +136,8 @@ def error_message(response: httpx.Response) -> str:
     except ValueError:
         return clip(response.text)
     error = payload.get("error", payload) if isinstance(payload, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"]
+    if isinstance(error, dict) and isinstance(message := error.get("message"), str):
+        return message
     return clip(response.text)
 
 
@@ -208,7 +208,8 @@ def _error_event(error: Any) -> ErrorEvent:
         return ErrorEvent(500, str(error))
     status = error.get("httpCode")
     if not isinstance(status, int):
-        status = _GRPC_TO_HTTP.get(error.get("grpcCode"), 500)
+        code = error.get("grpcCode")
+        status = _GRPC_TO_HTTP.get(code, 500) if isinstance(code, int) else 500
     return ErrorEvent(status, str(error.get("message") or ""))
 
 

@@ -145,7 +145,7 @@ def test_russian_panel_streams_and_makes_the_readme_screenshot(notebook, fake_ya
 
 
 def test_switching_the_language_in_the_panel_needs_no_restart(notebook, fake_yandex):
-    nb, panel = open_panel(notebook)
+    _nb, panel = open_panel(notebook)
     expect(panel.send_button).to_have_attribute("aria-label", "Отправить")
     panel.head_button(1).click()
     panel.root.locator(".mmc-sheet select").last.select_option("en")

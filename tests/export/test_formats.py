@@ -118,7 +118,7 @@ def test_safe_filename(name, stem):
 
 def test_an_unwritable_path_is_one_line(tmp_path):
     (tmp_path / "a file").write_text("")
-    with pytest.raises(ExportError, match="Cannot create .*a file"):
+    with pytest.raises(ExportError, match=r"Cannot create .*a file"):
         export_chat(golden_chat(), "txt", tmp_path / "a file" / "x.txt")
 
 

@@ -80,7 +80,7 @@ def _unchanged_by_ipython(prompt: str) -> bool:
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prompt=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1))
-def test_a_rerun_cell_asks_exactly_the_stored_prompt(prompt, shell):  # noqa: F811
+def test_a_rerun_cell_asks_exactly_the_stored_prompt(prompt, shell):
     assume(prompt.strip() and _unchanged_by_ipython(prompt))
     # Placeholders that would be filled in, in the prompt or the chat name, if they were not escaped.
     shell.user_ns.update(x=1, name="NAME")

@@ -235,7 +235,8 @@ class FakeOpenAI(FakeServer):
 
     def _sse_frames(self, body: dict, texts: list[str], finish: str, usage: dict | None) -> list[bytes]:
         envelope = self._envelope(body, "chat.completion.chunk")
-        deltas = [text[len(prev) :] if text.startswith(prev) else text for prev, text in zip(["", *texts], texts)]
+        pairs = zip(["", *texts], texts, strict=False)  # each text after the one before it
+        deltas = [text[len(prev) :] if text.startswith(prev) else text for prev, text in pairs]
         choices: list[dict[str, Any]] = []
         if self.style == "qwen":
             choices.append({"index": 0, "delta": {"role": "assistant"}})

@@ -116,7 +116,7 @@ def test_a_damaged_settings_file_is_an_error_and_chats_stay_usable(store):
     path = store.root / "settings.json"
     path.write_text('{"_meta": {"1": {"schema": 2}}, "settings": {"1": {"key": "pro')
     for action in (store.get_settings, lambda: store.update_settings(provider="x")):
-        with pytest.raises(CorruptHistoryError, match="settings.json is damaged"):
+        with pytest.raises(CorruptHistoryError, match=r"settings\.json is damaged"):
             action()
     assert path.read_text().endswith('"pro')
     store.create_chat("fine")

@@ -96,7 +96,7 @@ def test_a_migration_killed_after_the_rename_is_finished_without_duplicates(v1_r
 def test_a_damaged_v1_file_is_refused_untouched(v1_root):
     legacy = v1_root / "history.json"
     legacy.write_bytes(V1.read_bytes()[:100])
-    with pytest.raises(CorruptHistoryError, match="history.json is damaged") as info:
+    with pytest.raises(CorruptHistoryError, match=r"history\.json is damaged") as info:
         HistoryStore(v1_root)
     assert info.value.path == str(legacy) and legacy.read_bytes() == V1.read_bytes()[:100]
 

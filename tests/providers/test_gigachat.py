@@ -80,13 +80,13 @@ def test_defaults_environment_and_explicit_keywords(monkeypatch):
 
 def test_bad_tls_settings_are_one_line_config_errors(tmp_path, monkeypatch):
     missing = tmp_path / "russian_trusted_root_ca.pem"
-    with pytest.raises(errors.ConfigError, match="russian_trusted_root_ca.pem") as caught:
+    with pytest.raises(errors.ConfigError, match=r"russian_trusted_root_ca\.pem") as caught:
         GigaChatProvider(ca_bundle_file=missing)
     assert one_line(caught.value) and "No such file" in str(caught.value)
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
     monkeypatch.setenv("GIGACHAT_CA_BUNDLE_FILE", str(garbage))
-    with pytest.raises(errors.ConfigError, match="garbage.pem") as caught:
+    with pytest.raises(errors.ConfigError, match=r"garbage\.pem") as caught:
         GigaChatProvider()
     assert one_line(caught.value)
     monkeypatch.delenv("GIGACHAT_CA_BUNDLE_FILE")

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mmchat_jupyter.errors import AuthError, ProviderConnectionError
+from mmchat_jupyter.errors import AuthError, InvalidRequestError, ProviderConnectionError
 from mmchat_jupyter.providers._gigachat_auth import GigaChatAuth
 from mmchat_jupyter.providers.gigachat import GigaChatProvider
 from mmchat_jupyter.types import Message
@@ -226,7 +226,7 @@ def test_credentials_and_tokens_never_show(fake, make):
     shown = repr(provider) + str(vars(provider)) + repr(provider._tokens.token)
     assert CREDENTIALS not in shown and token not in shown
     fake.fail(400, message=f"bad header Bearer {token}")
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(InvalidRequestError) as caught:
         provider.complete(ASK)
     assert token not in str(caught.value) and "***" in str(caught.value)
 

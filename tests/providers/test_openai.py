@@ -21,11 +21,11 @@ from mmchat_jupyter.providers import get_provider
 from mmchat_jupyter.providers._parsing import BodyParser, ErrorEvent, MalformedStream
 from mmchat_jupyter.providers.openai import OpenAIProvider, OpenAIStreamParser
 from mmchat_jupyter.types import Chunk, GenerationParams, Message, Usage
-from tests.providers import drivers
-from tests.providers.drivers import total
 from tests.fakes.openai_compat import FakeOpenAI
 from tests.fakes.server import Reply, trickle_transports
 from tests.fakes.yandex import FOLDER, FakeYandex
+from tests.providers import drivers
+from tests.providers.drivers import total
 
 KEY = "sk-test-key-0001"
 PROMPT = [Message("system", "Be brief."), Message("user", "Tell me about platypuses")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +16,9 @@ from mmchat_jupyter.providers._parsing import (
     SSEParser,
     StreamParser,
 )
+from mmchat_jupyter.providers.gigachat import GigaChatParser
+from mmchat_jupyter.providers.openai import OpenAIStreamParser
+from mmchat_jupyter.providers.yandexgpt import YandexStreamParser
 from mmchat_jupyter.types import Chunk
 
 BODY = "Привет, мир 🌍\r\nвторая строка — ёж\n\nlast line without newline".encode()
@@ -42,7 +47,7 @@ def test_line_decoder_one_byte_at_a_time():
 @given(st.lists(st.integers(min_value=0, max_value=len(BODY)), max_size=12))
 def test_line_decoder_at_any_cuts(cuts):
     bounds = [0, *sorted(cuts), len(BODY)]
-    assert decode([BODY[a:b] for a, b in zip(bounds, bounds[1:])]) == LINES
+    assert decode([BODY[a:b] for a, b in pairwise(bounds)]) == LINES
 
 
 def test_line_decoder_keeps_a_partial_line_until_flushed():
@@ -116,3 +121,20 @@ def test_sse_data_that_is_not_json():
 def test_error_event_carries_status_and_message():
     event = ErrorEvent(429, "quota exceeded")
     assert (event.status, event.message, str(event)) == (429, "quota exceeded", "quota exceeded")
+
+
+@pytest.mark.parametrize(
+    ("parser", "line", "expected"),
+    [
+        (GigaChatParser, 'data: {"choices": [{"delta": {"content": "x"}, "finish_reason": {}}]}', [Chunk("x")]),
+        (OpenAIStreamParser, 'data: {"error": {"type": ["server_error"], "message": "boom"}}', ErrorEvent),
+        (YandexStreamParser, '{"error": {"grpcCode": [14], "message": "boom"}}', ErrorEvent),
+    ],
+)
+def test_a_field_of_an_unexpected_json_type_is_not_a_type_error(parser, line, expected):
+    # Lists and objects are unhashable: used as a lookup key they raised TypeError, a traceback for the user.
+    if isinstance(expected, list):
+        assert parser().feed_line(line) == expected
+    else:
+        with pytest.raises(expected, match="boom"):
+            parser().feed_line(line)

@@ -26,10 +26,10 @@ from mmchat_jupyter.providers import get_provider
 from mmchat_jupyter.providers._parsing import BodyParser
 from mmchat_jupyter.providers.yandexgpt import YandexGPTProvider, YandexStreamParser
 from mmchat_jupyter.types import Chunk, GenerationParams, Message, Usage
-from tests.providers import drivers
-from tests.providers.drivers import total
 from tests.fakes.server import trickle_transports
 from tests.fakes.yandex import FakeYandex
+from tests.providers import drivers
+from tests.providers.drivers import total
 
 KEY = "AQVN-test-key-0001"
 FOLDER = "b1gtestfolder"
@@ -259,9 +259,8 @@ def test_max_tokens_truncates(server):
 
 
 def test_wrong_key_is_an_auth_error_that_hides_the_key():
-    with FakeYandex(keys={"AQVN-the-right-key"}) as server:
-        with pytest.raises(AuthError) as info:
-            make(server).complete(PROMPT)
+    with FakeYandex(keys={"AQVN-the-right-key"}) as server, pytest.raises(AuthError) as info:
+        make(server).complete(PROMPT)
     check_error(info.value, status=401, request_id=server.request_ids[-1])
     assert "***" in str(info.value) and "YANDEX_API_KEY" in str(info.value)
 

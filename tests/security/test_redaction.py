@@ -37,7 +37,7 @@ def bodies(scheme: str, key: str):
     for start in range(CLIP_LENGTH - len(header) - len(key) - 2, CLIP_LENGTH + 2):
         pad = "." * (start - len("upstream said ")) if start > 14 else ""
         yield f"upstream said {pad}{header}{key} and more"
-        yield '{"error": {"message": "%s%s%s"}}' % (pad, header, key)
+        yield '{"error": {"message": "' + pad + header + key + '"}}'
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
