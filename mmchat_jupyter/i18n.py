@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gettext
 import os
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +25,8 @@ DOMAIN = "mmchat"
 SUPPORTED = ("en", "ru")
 
 _chosen: str | None = None
+#: A language for the current context only (one server request among many served at once), over `_chosen`.
+_context_language: ContextVar[str | None] = ContextVar("mmchat_language", default=None)
 
 
 def _normalise(value: str | None) -> str | None:
@@ -50,6 +53,9 @@ def _from_locale() -> str:
 
 def get_language() -> str:
     """The language in force now."""
+    scoped = _context_language.get()
+    if scoped:
+        return scoped
     if _chosen:
         return _chosen
     return _normalise(os.environ.get("MMCHAT_LANG")) or _from_locale()
@@ -66,6 +72,33 @@ def set_language(lang: str | None) -> str:
         )
     _chosen = _normalise(lang)
     return get_language()
+
+
+def set_context_language(lang: str | None) -> str:
+    """Use `lang` for the rest of the current context only: an asyncio task (a server request) and the threads it
+    starts with its context, leaving the process-wide choice alone, since a server answers many requests at once.
+    A language we do not ship (or None) leaves the language in force unchanged. Returns the language in force."""
+    _context_language.set(_normalise(lang))
+    return get_language()
+
+
+def pick_language(accept_language: str | None) -> str | None:
+    """The supported language an HTTP `Accept-Language` header prefers most (highest q), or None."""
+    best, best_q = None, 0.0
+    for part in (accept_language or "").split(","):
+        tag, _sep, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _eq, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        code = _normalise(tag.strip())
+        if code and q > best_q:  # strictly greater: of equal weights, the header's first wins
+            best, best_q = code, q
+    return best
 
 
 @cache

@@ -67,6 +67,8 @@ class FakeServer:
     def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[Request] = []
+        #: Paths of the requests whose client closed the connection before the reply was sent whole.
+        self.hangups: list[str] = []
         self.ssl_context = ssl_context
         #: (path or None for any path, reply), consumed in order by the first matching request.
         self._faults: list[tuple[str | None, Reply]] = []
@@ -92,6 +94,7 @@ class FakeServer:
         with self._lock:
             self._faults.clear()
             self.requests.clear()
+            self.hangups.clear()
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -162,7 +165,9 @@ class FakeServer:
             self.requests.append(request)
             fault = next((i for i, (path, _) in enumerate(self._faults) if path in (None, request.path)), None)
             reply = self._faults.pop(fault)[1] if fault is not None else None
-        self._write(handler, self.finalize(request, reply or self._dispatch(request)))
+        if not self._write(handler, self.finalize(request, reply or self._dispatch(request))):
+            with self._lock:
+                self.hangups.append(request.path)
 
     def _dispatch(self, request: Request) -> Reply:
         handler = self.routes.get((request.method, request.path))
@@ -171,7 +176,8 @@ class FakeServer:
         return handler(request)
 
     @staticmethod
-    def _write(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+    def _write(handler: BaseHTTPRequestHandler, reply: Reply) -> bool:
+        """Send `reply`; False when the client hung up first."""
         if reply.stall:
             time.sleep(reply.stall)
         try:
@@ -182,7 +188,7 @@ class FakeServer:
                 handler.send_header("Content-Length", str(len(reply.body)))
                 handler.end_headers()
                 handler.wfile.write(reply.body)
-                return
+                return True
             handler.send_header("Transfer-Encoding", "chunked")
             handler.end_headers()
             for i, piece in enumerate(reply.chunks):
@@ -190,7 +196,7 @@ class FakeServer:
                     handler.wfile.flush()
                     handler.close_connection = True
                     handler.connection.shutdown(2)  # abrupt: no terminating zero-size chunk
-                    return
+                    return True
                 if reply.delay and i:
                     time.sleep(reply.delay)
                 if piece:
@@ -200,6 +206,8 @@ class FakeServer:
             handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             handler.close_connection = True
+            return False
+        return True
 
 
 def trickle_transports(body: bytes, headers: dict[str, str]) -> tuple[httpx.MockTransport, httpx.MockTransport]:

@@ -1,0 +1,139 @@
+"""The change feed: chats created, renamed, cleared, deleted and messages added, from the API and from another
+process writing the same history (as a kernel's %%chat or panel does), each within a second."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from mmchat_jupyter.history import HistoryStore
+
+from .jupyter import JupyterServer
+
+DEADLINE = 1.0
+
+
+class Feed:
+    """GET /events read in a thread; `expect()` waits for the next event of a chat and measures the delay."""
+
+    def __init__(self, server: JupyterServer) -> None:
+        self.events: queue.Queue[tuple[float, str, dict]] = queue.Queue()
+        self.client = server.client(timeout=httpx.Timeout(30, read=None))
+        self.ready = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        assert self.ready.wait(10), "the feed did not open"
+
+    def _read(self) -> None:
+        try:
+            with connect_sse(self.client, "GET", "/events") as source:
+                for event in source.iter_sse():
+                    if event.event == "ready":
+                        self.ready.set()
+                        continue
+                    self.events.put((time.monotonic(), event.event, json.loads(event.data)))
+        except httpx.HTTPError:
+            pass  # closed by the test
+
+    def expect(self, chat_id: str, since: float) -> tuple[str, dict, float]:
+        """The next event about `chat_id` and how long after `since` it arrived."""
+        while True:
+            at, kind, data = self.events.get(timeout=5)
+            if data["id"] == chat_id:
+                return kind, data, at - since
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@pytest.fixture
+def feed(api_server: JupyterServer) -> Iterator[Feed]:
+    feed = Feed(api_server)
+    yield feed
+    feed.close()
+
+
+def test_changes_from_the_api(feed: Feed, api: httpx.Client) -> None:
+    start = time.monotonic()
+    chat = api.post("/chats", json={"name": "feed-api"}).json()
+    kind, data, delay = feed.expect(chat["id"], start)
+    assert (kind, data["name"], data["message_count"]) == ("chat_created", "feed-api", 0) and delay < DEADLINE
+
+    start = time.monotonic()
+    api.post(f"/chats/{chat['id']}/messages", json={"prompt": "Hi", "provider": "echo"})
+    kind, data, delay = feed.expect(chat["id"], start)
+    assert (kind, data["message_count"]) == ("message_added", 2) and delay < DEADLINE
+
+    start = time.monotonic()
+    api.patch(f"/chats/{chat['id']}", json={"name": "feed-api-renamed"})
+    kind, data, delay = feed.expect(chat["id"], start)
+    assert (kind, data["name"], data["previous_name"]) == ("chat_renamed", "feed-api-renamed", "feed-api")
+    assert delay < DEADLINE
+
+    start = time.monotonic()
+    api.post(f"/chats/{chat['id']}/clear")
+    kind, data, delay = feed.expect(chat["id"], start)
+    assert (kind, data["message_count"]) == ("chat_cleared", 0) and delay < DEADLINE
+
+    start = time.monotonic()
+    api.delete(f"/chats/{chat['id']}")
+    kind, data, delay = feed.expect(chat["id"], start)
+    assert kind == "chat_deleted" and delay < DEADLINE
+
+
+WRITER = """
+import sys
+from mmchat_jupyter.history import HistoryStore
+store = HistoryStore(sys.argv[1])
+chat = store.create_chat("feed-kernel")
+print(chat.id, flush=True)
+sys.stdin.readline()
+store.append_message(chat, role="user", content="from another process")
+print("appended", flush=True)
+sys.stdin.readline()
+store.delete_chat(chat)
+print("deleted", flush=True)
+"""
+
+
+def test_changes_from_another_process(feed: Feed, api_server: JupyterServer) -> None:
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(api_server.home)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        start = time.monotonic()
+        chat_id = writer.stdout.readline().strip()
+        kind, _, delay = feed.expect(chat_id, start)
+        assert kind == "chat_created" and delay < DEADLINE
+        for step, expected in (("appended", "message_added"), ("deleted", "chat_deleted")):
+            start = time.monotonic()
+            writer.stdin.write("\n")
+            writer.stdin.flush()
+            assert writer.stdout.readline().strip() == step
+            kind, _, delay = feed.expect(chat_id, start)
+            assert kind == expected and delay < DEADLINE
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_a_closed_feed_stops_watching(api_server: JupyterServer, history: HistoryStore) -> None:
+    feeds = [Feed(api_server) for _ in range(3)]
+    for feed in feeds:
+        feed.close()
+    # The server keeps serving, and a new listener still gets changes.
+    again = Feed(api_server)
+    try:
+        start = time.monotonic()
+        chat = history.create_chat("feed-after-close")
+        assert again.expect(chat.id, start)[0] == "chat_created"
+    finally:
+        again.close()
