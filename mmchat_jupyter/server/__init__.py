@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tornado.web import URLSpec
+from tornado.routing import URLSpec
 
 #: Where the API lives under the server's base URL.
 PREFIX = "mmchat/api/v1"

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
@@ -33,6 +34,7 @@ from ._service import Service, TurnBusy
 #: The resource name the server's Authorizer is asked about.
 AUTH_RESOURCE = "mmchat"
 T = TypeVar("T")
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 #: Our error class -> (HTTP status, machine-readable reason). The first match in this order wins.
 STATUS = (
@@ -63,7 +65,8 @@ class MMChatHandler(APIHandler):
 
     @property
     def service(self) -> Service:
-        return self.settings["mmchat_service"]
+        service: Service = self.settings["mmchat_service"]
+        return service
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
@@ -126,6 +129,15 @@ class MMChatHandler(APIHandler):
             text = _("{key} must be a whole number from {low} to {high}, not {value!r}.")
             raise APIError(400, text.format(key=name, low=low, high=high, value=raw), "invalid")
         return value
+
+
+def authorized_to(action: str) -> Callable[[Method], Method]:
+    """`jupyter_server.auth.authorized(action)` with its type kept (its stub says it returns the action)."""
+
+    def decorate(method: Method) -> Method:
+        return cast(Method, authorized(cast(Any, action))(method))
+
+    return decorate
 
 
 def accepts_event_stream(handler: web.RequestHandler) -> bool:

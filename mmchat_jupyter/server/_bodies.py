@@ -32,14 +32,15 @@ class Field:
     description: str = ""
 
     def schema(self) -> dict[str, Any]:
-        base: dict[str, Any] = {
+        kinds: dict[str, dict[str, Any]] = {
             "text": {"type": "string", "maxLength": MAX_TEXT},
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
             "number": {"type": "number", "minimum": 0, "maximum": 2},
             "whole": {"type": "integer", "minimum": 1},
             "bool": {"type": "boolean"},
             "any": {"type": ["string", "number", "integer"]},
-        }[self.kind]
+        }
+        base = kinds[self.kind]
         if self.nullable:
             base = {**base, "type": [*_listed(base["type"]), "null"]}
         return {**base, "description": self.description} if self.description else base
@@ -107,9 +108,8 @@ def check(name: str, field: Field, value: Any) -> Any:
     elif field.kind == "bool":
         if isinstance(value, bool):
             return value
-    elif field.kind == "any":
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return value
+    elif field.kind == "any" and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return value
     what = {
         "text": _("text"),
         "name": _("one line of text"),

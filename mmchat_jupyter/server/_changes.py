@@ -41,9 +41,9 @@ class Change:
 def diff(before: dict[str, ChatSummary], after: dict[str, ChatSummary]) -> list[Change]:
     """The changes that turn chat list `before` into `after` (both by id)."""
     changes = []
-    for chat_id, old in before.items():
+    for chat_id, gone in before.items():
         if chat_id not in after:
-            changes.append(Change("chat_deleted", _row(old)))
+            changes.append(Change("chat_deleted", _row(gone)))
     for chat_id, new in after.items():
         old = before.get(chat_id)
         if old is None:

@@ -9,6 +9,7 @@ the engine's async path on the server's loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from ..providers import list_providers, provider_class
 from ..session import ChatSession, Turn
 from ..templates import BUILTIN, all_templates, apply_template
 from ..types import ChatRecord, ChatSummary, MessageRecord
+
+log = logging.getLogger("mmchat_jupyter.server")
 
 #: Export format -> media type of the download.
 MEDIA_TYPES = {
@@ -160,7 +163,8 @@ class Service:
             allowed = not self.admin.allowed_providers or name in self.admin.allowed_providers
             try:
                 cls = provider_class(name)
-            except Exception:  # noqa: BLE001 - a broken plugin must not take the list down
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the list down
+                log.warning("provider %r cannot be loaded: %s", name, exc)
                 continue
             source = (_("none needed") if not cls.credential_env
                       else effective.credential_source(name, cls.credential_env))

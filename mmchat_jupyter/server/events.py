@@ -31,7 +31,8 @@ class EventsHandler(MMChatHandler):
 
     @property
     def watcher(self) -> ChangeWatcher:
-        return self.settings["mmchat_watcher"]
+        watcher: ChangeWatcher = self.settings["mmchat_watcher"]
+        return watcher
 
     @authorized
     async def get(self) -> None:

@@ -17,6 +17,7 @@ of a stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -27,7 +28,7 @@ from ..errors import MMChatError
 from ..session import ChatSession, Turn
 from ..types import STATUS_ERROR
 from . import _bodies
-from ._base import MMChatHandler, accepts_event_stream
+from ._base import MMChatHandler, accepts_event_stream, authorized_to
 from ._service import turn_view
 from .chats import PAGE_MAX, chat_view
 
@@ -45,11 +46,11 @@ class TurnHandler(MMChatHandler):
     _chat_id: str | None = None
     _started = False
 
-    @authorized("execute")
+    @authorized_to("execute")
     async def post(self, chat: str) -> None:
         body = self.body(self.fields)
         session = await self.run(self.service.session, chat)
-        options = await self.run(self.options, session, body)
+        options = await self.run(self.turn_options, session, body)
         chat_id = self._chat_id = session.chat_ref
         assert chat_id is not None
         streaming = accepts_event_stream(self)
@@ -68,12 +69,14 @@ class TurnHandler(MMChatHandler):
         try:
             turn = await self._task
         except asyncio.CancelledError:  # the client left before the engine began: nothing was saved
-            return self.finish()
+            self.finish()
+            return
         except MMChatError as exc:  # found before anything was saved
             if not self._started:
                 raise self.error(exc) from None
             await self.emit("error", {"message": exc.message})
-            return self.finish()
+            self.finish()
+            return
         if streaming:
             await self.finish_stream(turn)
         elif turn.status == STATUS_ERROR:
@@ -83,7 +86,7 @@ class TurnHandler(MMChatHandler):
         else:
             self.send(turn_view(turn))
 
-    def options(self, session: ChatSession, body: dict[str, Any]) -> dict[str, Any]:
+    def turn_options(self, session: ChatSession, body: dict[str, Any]) -> dict[str, Any]:
         """The engine's options for this turn, checked as `%%chat` checks them, before anything is saved."""
         body = dict(body)
         body["prompt"] = self.service.prompt(body["prompt"], body.pop("template", None))
@@ -129,10 +132,8 @@ class TurnHandler(MMChatHandler):
 
     async def emit(self, event: str, data: Any) -> None:
         self.write(sse(event, data))
-        try:
+        with contextlib.suppress(StreamClosedError):
             await self.flush()
-        except StreamClosedError:
-            pass
 
     def stop_turn(self) -> None:
         if self._task is not None and not self._task.done():
@@ -152,7 +153,7 @@ class RegenerateHandler(TurnHandler):
 
     fields = _bodies.REGENERATE
 
-    def options(self, session: ChatSession, body: dict[str, Any]) -> dict[str, Any]:
+    def turn_options(self, session: ChatSession, body: dict[str, Any]) -> dict[str, Any]:
         session.resolve(**body)
         session.regenerate_prompt()  # "nothing to regenerate" as a 400, before anything is saved
         return {**body, "regenerate": True}
@@ -164,7 +165,7 @@ class RegenerateHandler(TurnHandler):
 class StopHandler(MMChatHandler):
     """POST /chats/{chat}/stop: stop the answer streaming in the chat on this server."""
 
-    @authorized("execute")
+    @authorized_to("execute")
     async def post(self, chat: str) -> None:
         stopped = await self.run(self.service.stop, chat)
         self.send({"stopped": stopped})

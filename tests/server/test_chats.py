@@ -154,7 +154,8 @@ def test_import_round_trip(api: httpx.Client, history: HistoryStore) -> None:
         (b"[1, 2]", "Send a JSON object in the request body.", "Пришлите в теле запроса объект JSON."),
         (b'{"nmae": "x"}', "Unknown field 'nmae': use one of name, system.",
          "Неизвестное поле 'nmae': используйте одно из name, system."),
-        (b'{"name": 42}', "name must be one line of text, not 42.", "Значение name должно быть одной строкой текста, а не 42."),
+        (b'{"name": 42}', "name must be one line of text, not 42.",
+         "Значение name должно быть одной строкой текста, а не 42."),
     ],
 )
 def test_bad_bodies_get_one_line_in_the_users_language(
