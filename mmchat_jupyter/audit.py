@@ -164,7 +164,7 @@ def prepare(directory: str | os.PathLike[str], user: str, uid: int | None = None
     root = Path(directory)
     if not root.exists():
         root.mkdir(mode=0o711, parents=True)
-        os.chmod(root, 0o711)  # mkdir's mode is filtered by the umask
+        os.chmod(root, 0o711)  # noqa: S103 - traversable, not listable; mkdir's mode is filtered by the umask
     path = audit_path(str(root), user)
     try:
         info = os.lstat(path)
