@@ -6,7 +6,9 @@ Builds the wheel with pip (the project's own build backend), installs it WITHOUT
 temporary directory, then runs this same file inside that venv (`--inside`) from a directory outside the
 repository, where it checks:
   * every file git tracks under mmchat_jupyter/ was installed (so a static asset, catalog or data file that a
-    stream adds is checked without anyone updating a list here), py.typed included;
+    stream adds is checked without anyone updating a list here), py.typed included, and every file pyproject.toml
+    maps into the environment (hatch's wheel `shared-data`);
+  * the Jupyter Server extension is enabled and loads (`jupyter server extension list`, with the `server` extra);
   * `%load_ext mmchat_jupyter` in a real IPython shell, then a `%%chat` answer rendered to sanitized HTML;
   * `ChatPanel()`: each static file the class declares (`_esm`, `_css`) is a file of the installed package and
     is what the widget sends to the front end (anywidget silently sends the path itself when the file is absent);
@@ -19,12 +21,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 import venv
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "mmchat_jupyter"
@@ -55,6 +60,13 @@ def tracked_package_files() -> list[str]:
     )
 
 
+def shared_data() -> list[str]:
+    """Where the wheel's shared-data files land, relative to the environment's prefix."""
+    with (REPO / "pyproject.toml").open("rb") as handle:
+        targets = tomllib.load(handle)["tool"]["hatch"]["build"]["targets"]["wheel"]
+    return sorted(targets.get("shared-data", {}).values())
+
+
 def outside() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mmchat-wheel-") as tmp:
@@ -68,7 +80,8 @@ def outside() -> None:
         venv.create(work / "venv", with_pip=True)
         python = work / "venv" / "bin" / "python"
         installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", str(wheel)], capture_output=True, text=True, check=False
+            [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[server]"], capture_output=True, text=True,
+            check=False,
         )
         if installed.returncode != 0:
             fail(f"installing the wheel failed:\n{installed.stdout}{installed.stderr}")
@@ -80,7 +93,8 @@ def outside() -> None:
         env.update(MMCHAT_HOME=str(work / "home"), MMCHAT_LANG="en", IPYTHONDIR=str(work / "ipython"))
         env.update(JUPYTER_CONFIG_DIR=str(work / "jupyter"), JUPYTER_DATA_DIR=str(work / "jupyter-data"))
         checked = subprocess.run(
-            [str(python), "-I", str(Path(__file__).resolve()), "--inside", json.dumps(tracked_package_files())],
+            [str(python), "-I", str(Path(__file__).resolve()), "--inside", json.dumps(tracked_package_files()),
+             json.dumps(shared_data())],
             cwd=work / "cwd", env=env, check=False,
         )
         if checked.returncode != 0:
@@ -88,7 +102,7 @@ def outside() -> None:
     say(f"all checks passed in {time.monotonic() - started:.0f} s")
 
 
-def inside(tracked: list[str]) -> None:
+def inside(tracked: list[str], data: list[str]) -> None:
     import importlib.metadata
 
     import mmchat_jupyter
@@ -106,10 +120,15 @@ def inside(tracked: list[str]) -> None:
     if f"{PACKAGE}/py.typed" not in shipped:
         fail("py.typed is not in the wheel: type checkers would ignore the package's annotations")
     say(f"all {len(tracked)} tracked package files installed (py.typed included)")
+    absent = [path for path in data if not (Path(sys.prefix) / path).is_file()]
+    if absent:
+        fail(f"shared-data files missing from the environment: {', '.join(absent)}")
+    say(f"shared-data in the environment: {', '.join(data) or 'none declared'}")
 
     check_ipython()
     check_panel(package_dir)
     check_russian()
+    check_server_extension()
 
 
 def check_ipython() -> None:
@@ -178,8 +197,18 @@ def check_russian() -> None:
     say(f"`mmchat --help` speaks Russian; catalogs shipped: {', '.join(sorted(languages))}")
 
 
+def check_server_extension() -> None:
+    jupyter = Path(sys.executable).with_name("jupyter")
+    listed = subprocess.run([str(jupyter), "server", "extension", "list"], capture_output=True, text=True, check=False)
+    report = re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr)  # no colours
+    line = next((line for line in report.splitlines() if "mmchat_jupyter.server" in line), "")
+    if listed.returncode != 0 or "enabled" not in line or "OK" not in report.split("mmchat_jupyter.server", 1)[-1]:
+        fail(f"the server extension is not enabled and loading:\n{report}")
+    say(f"`jupyter server extension list`: {line.strip()}, OK")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--inside"]:
-        inside(json.loads(sys.argv[2]))
+        inside(json.loads(sys.argv[2]), json.loads(sys.argv[3]))
     else:
         outside()
