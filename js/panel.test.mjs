@@ -2,41 +2,61 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { foldStream, keyAction } from "../mmchat_jupyter/static/panel.js";
+import { crc32, foldStream, keyAction, streamHTML } from "../mmchat_jupyter/static/panel.js";
 
-const delta = (seq, keep, html, turn = 1) => ({ type: "delta", turn, seq, keep, html });
+/** A delta as Python builds it: the blocks from `at` on, and the CRC of the whole result. */
+function delta(seq, at, blocks, before = [], turn = 1) {
+  const all = [...before.slice(0, at), ...blocks];
+  return { type: "delta", turn, seq, at, blocks, crc: all.reduce((crc, block) => crc32(block, crc), 0) };
+}
 
-test("deltas keep a prefix and append the rest", () => {
-  let stream = foldStream(null, delta(1, 0, "<p>Hel</p>"));
-  assert.deepEqual(stream, { turn: 1, seq: 1, html: "<p>Hel</p>" });
-  stream = foldStream(stream, delta(2, 6, "lo</p>"));
-  assert.equal(stream.html, "<p>Hello</p>");
-  stream = foldStream(stream, delta(3, 3, "Rewritten</p>")); // the provider revised earlier text
-  assert.equal(stream.html, "<p>Rewritten</p>");
+test("crc32 is zlib's, over UTF-16 code units", () => {
+  // zlib.crc32("a😀".encode("utf-16-le", "surrogatepass")) and zlib.crc32(b"") in Python
+  assert.equal(crc32("a😀"), 0x92dac67b);
+  assert.equal(crc32(""), 0);
+  assert.equal(crc32("b", crc32("a")), crc32("ab")); // it continues, so a CRC per block costs only that block
+  assert.equal(crc32("\ud83d"), crc32("\ud83d")); // a lone surrogate is a code unit like any other
+});
+
+test("a delta replaces the blocks from its index on", () => {
+  let stream = foldStream(null, delta(1, 0, ["<p>Hel</p>"]));
+  assert.deepEqual(stream.blocks, ["<p>Hel</p>"]);
+  stream = foldStream(stream, delta(2, 0, ["<p>Hello</p>\n", "<p>W</p>"]));
+  stream = foldStream(stream, delta(3, 1, ["<p>World</p>"], stream.blocks));
+  assert.equal(streamHTML(stream), "<p>Hello</p>\n<p>World</p>");
+  assert.equal(stream.at, 1);
+  stream = foldStream(stream, delta(4, 1, [], stream.blocks)); // the provider took a block back
+  assert.deepEqual(stream.blocks, ["<p>Hello</p>\n"]);
 });
 
 test("a duplicate or late delta changes nothing", () => {
-  const stream = foldStream(foldStream(null, delta(1, 0, "a")), delta(2, 1, "b"));
-  assert.equal(foldStream(stream, delta(2, 1, "b")), stream);
-  assert.equal(foldStream(stream, delta(1, 0, "a")), stream);
+  const first = foldStream(null, delta(1, 0, ["a"]));
+  const stream = foldStream(first, delta(2, 1, ["b"], first.blocks));
+  assert.equal(foldStream(stream, delta(2, 1, ["b"], first.blocks)), stream);
+  assert.equal(foldStream(stream, delta(1, 0, ["a"])), stream);
 });
 
-test("a gap asks for the whole answer again", () => {
-  const stream = foldStream(null, delta(1, 0, "a"));
-  assert.equal(foldStream(stream, delta(3, 1, "c")), null);
-  assert.equal(foldStream(null, delta(2, 1, "b")), null); // the first delta of this turn was never seen
-  assert.deepEqual(foldStream(stream, delta(4, 0, "whole")), { turn: 1, seq: 4, html: "whole" });
+test("a gap, an index past the end or a wrong CRC is refused; a whole resend is taken", () => {
+  const stream = foldStream(null, delta(1, 0, ["a"]));
+  assert.equal(foldStream(stream, delta(3, 1, ["c"], stream.blocks)), null); // seq 2 never arrived
+  assert.equal(foldStream(null, delta(2, 1, ["b"], ["a"])), null); // the first delta of this turn was never seen
+  assert.equal(foldStream(stream, delta(2, 2, ["c"], ["a", "b"])), null); // block 1 is not there to keep
+  assert.equal(foldStream(stream, { ...delta(2, 1, ["b"], stream.blocks), crc: 1 }), null);
+  assert.equal(foldStream(stream, { ...delta(2, 1, ["b"], stream.blocks), blocks: [7] }), null);
+  assert.deepEqual(foldStream(stream, delta(9, 0, ["whole"])).blocks, ["whole"]);
 });
 
 test("a new turn starts from nothing", () => {
-  const old = foldStream(null, delta(9, 0, "old answer"));
-  assert.deepEqual(foldStream(old, delta(1, 0, "new", 2)), { turn: 2, seq: 1, html: "new" });
+  const old = foldStream(null, delta(9, 0, ["old answer"]));
+  assert.deepEqual(foldStream(old, delta(1, 0, ["new"], [], 2)).blocks, ["new"]);
+  assert.equal(foldStream(old, delta(10, 1, ["x"], old.blocks, 2)), null);
 });
 
 test("other messages leave the stream alone", () => {
-  const stream = foldStream(null, delta(1, 0, "a"));
+  const stream = foldStream(null, delta(1, 0, ["a"]));
   assert.equal(foldStream(stream, { type: "done", turn: 1, seq: 2, status: "complete" }), stream);
   assert.equal(foldStream(stream, { type: "fill", text: "x" }), stream);
+  assert.equal(streamHTML(null), "");
 });
 
 test("Enter sends, Shift+Enter is a new line, Escape stops", () => {

@@ -1,29 +1,22 @@
-"""What the ChatPanel shows, as plain data for its traits: strings, messages, chat rows, provider choices, and the
-delta encoding of the answer in flight. No widget here, so it is easy to test and keeps widget.py about wiring.
+"""What the ChatPanel shows, as plain data for its traits: strings, messages, chat rows, provider choices. No widget
+here, so it is easy to test and keeps widget.py about wiring (the answer in flight is `_panel_stream`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._format import format_datetime
-from ._throttle import Throttle
 from .config import MMChat
 from .history import HistoryStore, SearchHit
 from .i18n import SUPPORTED, _, ngettext
 from .providers import list_providers, provider_class
-
-if TYPE_CHECKING:
-    from .types import Completion
-from .render import StreamingRenderer, render_markdown
+from .render import render_markdown
 from .types import FINISH_CONTENT_FILTER, FINISH_LENGTH, STATUS_ERROR, STATUS_INTERRUPTED, MessageRecord
 
 log = logging.getLogger("mmchat_jupyter.widget")
-
-#: At most one delta per this many seconds (DESIGN.md: about 10 updates/s, hard cap 20); the first goes at once.
-DELTA_INTERVAL = 0.1
 
 #: Language names are shown in their own language, so they are not translated.
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
@@ -195,44 +188,3 @@ def _snippet(text: str, needle: str, width: int = 60) -> str:
     start = max(at - width // 3, 0)
     excerpt = flat[start : start + width]
     return ("…" if start else "") + excerpt + ("…" if start + width < len(flat) else "")
-
-
-def common_prefix(a: str, b: str) -> int:
-    """Length of the longest common prefix, by binary search over slice compares (each a C-speed memcmp)."""
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[:middle] == b[:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-class AnswerStream:
-    """The answer in flight as throttled `delta` messages: each keeps what the front end already has in common
-    with the new HTML and sends only the rest, so a long answer does not travel whole ten times a second."""
-
-    def __init__(self, turn: int, interval: float = DELTA_INTERVAL) -> None:
-        self.turn = turn
-        self.seq = 0
-        self.renderer = StreamingRenderer()
-        self.throttle = Throttle(interval)
-        self._sent = ""
-
-    def update(self, answer: Completion) -> dict[str, Any] | None:
-        """Take the answer so far (no render until a delta is due); a delta message when one is due, else None."""
-        self.renderer.follow(answer)
-        return self.delta() if self.throttle.ready() else None
-
-    def delta(self, resend: bool = False) -> dict[str, Any]:
-        """The next delta; `resend` sends the whole HTML (the front end saw a gap)."""
-        html = self.renderer.html
-        keep = 0 if resend else common_prefix(self._sent, html)
-        self.seq += 1
-        self._sent = html
-        return {"type": "delta", "turn": self.turn, "seq": self.seq, "keep": keep, "html": html[keep:]}
-
-    def done(self, status: str) -> dict[str, Any]:
-        self.seq += 1
-        return {"type": "done", "turn": self.turn, "seq": self.seq, "status": status}

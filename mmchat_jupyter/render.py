@@ -132,6 +132,15 @@ class _OpenFence:
 
 
 @dataclass(frozen=True)
+class BlockUpdate:
+    """What changed since the previous `StreamingRenderer.update()`: blocks from `first` on (contract 1)."""
+
+    first: int
+    blocks: tuple[str, ...]
+    total: int
+
+
+@dataclass(frozen=True)
 class _Block:
     """A finished run of top-level Markdown blocks, ending at `end` in the answer; final since `decided` arrived."""
 
@@ -164,6 +173,7 @@ class StreamingRenderer:
         self._html: str | None = None  # the current streaming render; None once the text changed
         self._final: str | None = None
         self._followed = 0  # chunks of the answer `follow()` has taken
+        self._reported: tuple[str, ...] = ()
         self._restart("", [])
 
     @property
@@ -185,6 +195,22 @@ class StreamingRenderer:
                 tail = "\n" + tail
             self._html = "".join([_OPEN, *self._parts, tail, _CLOSE])
         return self._html
+
+    @property
+    def blocks(self) -> tuple[str, ...]:
+        """Every block's HTML as of the last `update()`, each sanitized on its own; joined, the content of `html`."""
+        return self._reported
+
+    def update(self) -> BlockUpdate:
+        """Render what arrived and report the blocks that changed since the previous call."""
+        self._scan()
+        tail = self._render_tail()
+        blocks = (*self._parts, *((("\n" if self._parts else "") + tail,) if tail else ()))
+        old, first = self._reported, 0
+        while first < min(len(old), len(blocks)) and old[first] == blocks[first]:
+            first += 1
+        self._reported = blocks
+        return BlockUpdate(first, blocks[first:], len(blocks))
 
     def append(self, text_delta: str) -> None:
         """Add text without rendering; the next read of `html` renders it."""

@@ -34,8 +34,11 @@ Front end -> Python, custom messages (`view` is the asking view's id, echoed in 
 
 Python -> front end, custom messages:
 
-    {type: "delta", turn, seq, keep, html}   the answer in flight: keep the first `keep` characters of the HTML
-                                             so far and append `html`; at most 10 a second, the first at once
+    {type: "delta", turn, seq, at, blocks, crc}   the answer in flight, as whole blocks (see _panel_stream.py):
+                        replace every block from index `at` on by `blocks` (each sanitized HTML on its own); `crc`
+                        is the CRC-32 of the whole result over UTF-16 code units. A delta that does not follow the
+                        last one, or gives another CRC, is not shown: the front end asks for a resync (the whole
+                        answer, `at` 0). At most 10 a second, the first at once.
     {type: "done", turn, seq, status}        the stream ended; `messages` already holds the finished answer
     {type: "fill", view, text}               a template applied to the input text
     {type: "download", view, filename, mime, content}                         an export to save
@@ -58,6 +61,7 @@ import anywidget
 import traitlets as t
 
 from . import _panel_state as state
+from ._panel_stream import AnswerStream
 from .errors import ChatNotFound, MMChatError
 from .i18n import _, get_language
 from .providers import provider_class
@@ -111,7 +115,7 @@ class ChatPanel(anywidget.AnyWidget):
         super().__init__(_uid=uuid.uuid4().hex, **kwargs)
         self._loop = _running_loop()  # the kernel's loop: streams run there, whatever thread a message comes on
         self._task: asyncio.Task[str] | None = None
-        self._stream: state.AnswerStream | None = None
+        self._stream: AnswerStream | None = None
         self._turns = 0
         self._search = ""
         self._views = state.MessageViews()
@@ -192,7 +196,7 @@ class ChatPanel(anywidget.AnyWidget):
             shown.append({"id": "", "role": "user", "text": prompt})
         with self.hold_sync():
             self.messages, self.pending, self.busy = shown, {"turn": self._turns}, True
-        self._stream = state.AnswerStream(self._turns)
+        self._stream = AnswerStream(self._turns)
         self._task = loop.create_task(self._generate(prompt, regenerate))
         self._task.add_done_callback(self._finished)  # also runs for a task stopped before it ever started
 

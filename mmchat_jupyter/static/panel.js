@@ -23,20 +23,72 @@ const ICONS = {
 /** Per widget model (keyed by its `_uid` trait): the answer in flight and the views that show it. */
 const models = new Map();
 
+const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
 /**
- * Fold one custom message into the state of the answer in flight. Pure, so `node --test` can check it.
- * A delta keeps the first `keep` characters of the HTML so far and appends `html`; a delta that does not follow
- * the last one seen (a gap) gives `null`, and the caller asks Python to resend the whole answer.
+ * CRC-32 (zlib's) of a string's UTF-16 code units, little-endian: the string exactly as the browser holds it,
+ * lone surrogates included. Python computes the same with `zlib.crc32(text.encode("utf-16-le", "surrogatepass"))`.
+ */
+export function crc32(text, crc = 0) {
+  let c = ~crc >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    c = CRC_TABLE[(c ^ unit) & 0xff] ^ (c >>> 8);
+    c = CRC_TABLE[(c ^ (unit >>> 8)) & 0xff] ^ (c >>> 8);
+  }
+  return ~c >>> 0;
+}
+
+/**
+ * Fold one custom message into the state of the answer in flight: the panel's reconstruction of the streamed
+ * HTML. Pure, so `node --test` (and the security corpus, through js/reconstruct.mjs) can drive it.
+ *
+ * The state is `{turn, seq, at, blocks, crcs}`: `blocks` are the answer's top-level blocks, each an HTML string
+ * Python's sanitizer produced as a whole; `crcs[i]` is the CRC-32 of blocks 0..i joined; `at` is the first block
+ * the last delta changed. A delta `{turn, seq, at, blocks, crc}` replaces every block from `at` on with its own,
+ * so no string is ever cut or spliced here. The result must have the CRC Python computed for it (`crc`): a delta
+ * that does not follow the last one seen, starts past the end, or gives another CRC yields `null`, and the caller
+ * asks Python to resend the whole answer (a delta with `at` 0, accepted whatever came before).
  */
 export function foldStream(stream, msg) {
-  if (msg.type === "delta") {
-    const same = stream !== null && stream.turn === msg.turn;
-    if (same && msg.seq <= stream.seq) return stream;
-    if (msg.keep > 0 && !(same && msg.seq === stream.seq + 1)) return null;
-    const base = same ? stream.html.slice(0, msg.keep) : "";
-    return { turn: msg.turn, seq: msg.seq, html: base + msg.html };
+  if (msg.type !== "delta") return stream;
+  const same = stream !== null && stream.turn === msg.turn;
+  if (same && msg.seq <= stream.seq) return stream; // a duplicate or late delta
+  if (msg.at > 0 && !(same && msg.seq === stream.seq + 1 && msg.at <= stream.blocks.length)) return null;
+  const blocks = msg.at > 0 ? stream.blocks.slice(0, msg.at) : [];
+  const crcs = msg.at > 0 ? stream.crcs.slice(0, msg.at) : [];
+  let crc = crcs.length ? crcs[crcs.length - 1] : 0;
+  for (const block of msg.blocks) {
+    if (typeof block !== "string") return null;
+    blocks.push(block);
+    crcs.push((crc = crc32(block, crc)));
   }
-  return stream;
+  if (crc !== msg.crc) return null;
+  return { turn: msg.turn, seq: msg.seq, at: msg.at, blocks, crcs };
+}
+
+/** The HTML a folded stream stands for (the inner content of Python's `render_markdown` wrapper). */
+export function streamHTML(stream) {
+  return stream === null ? "" : stream.blocks.join("");
+}
+
+/**
+ * Show `blocks` in `holder` from block `from` on, `shown` being the DOM nodes of each block shown so far (updated
+ * in place). Each block is parsed on its own in an inert <template>, so the DOM only ever holds markup that
+ * Python's sanitizer saw as a whole, and blocks before `from` are left untouched.
+ */
+export function paintBlocks(holder, shown, blocks, from) {
+  for (const nodes of shown.splice(from)) for (const node of nodes) node.remove();
+  for (const html of blocks.slice(from)) {
+    const parsed = document.createElement("template");
+    parsed.innerHTML = html;
+    shown.push([...parsed.content.childNodes]);
+    holder.append(parsed.content);
+  }
 }
 
 /** What a key press in the input box means: "send", "stop", "hold" (swallow it) or null (type as usual). */
@@ -89,14 +141,21 @@ async function copyText(text) {
 
 function initialize({ model }) {
   // Subscribed here, at model level, before any view exists: the first delta can never be missed.
-  const entry = { stream: null, views: new Set() };
+  const entry = { stream: null, views: new Set(), resyncing: false };
   const uid = model.get("_uid");
   models.set(uid, entry);
   const onMessage = (msg) => {
     if (msg.type === "delta") {
       const next = foldStream(entry.stream, msg);
-      if (next === null) return model.send({ type: "resync" });
+      if (next === null) {
+        // Keep showing the last consistent answer and ask once for all of it (not again for every later delta).
+        if (!entry.resyncing) model.send({ type: "resync" });
+        entry.resyncing = true;
+        return;
+      }
+      if (next === entry.stream) return;
       entry.stream = next;
+      entry.resyncing = false;
     }
     for (const view of entry.views) view(msg);
   };
@@ -341,19 +400,30 @@ function render({ model, el }) {
     const messages = model.get("messages");
     const lastAnswer = messages.findLastIndex((m) => m.role === "assistant");
     const nodes = messages.map((m, i) => messageNode(m, i === lastAnswer && i === messages.length - 1));
-    bubble = model.get("pending").turn === undefined ? null : h("div", { class: "mmc-msg mmc-assistant mmc-streaming" },
-      h("div", { class: "mmc-body" }));
+    bubble = model.get("pending").turn === undefined ? null
+      : { node: h("div", { class: "mmc-msg mmc-assistant mmc-streaming" }, h("div", { class: "mmc-body" })) };
     const empty = nodes.length || bubble ? [] : [h("div", { class: "mmc-empty", text: t("empty") })];
-    ui.log.replaceChildren(...nodes, ...(bubble ? [bubble] : empty));
+    ui.log.replaceChildren(...nodes, ...(bubble ? [bubble.node] : empty));
     renderStream();
     ui.log.scrollTop = ui.log.scrollHeight;
   }
   function renderStream() {
     if (!bubble) return;
-    const stream = entry.stream, turn = model.get("pending").turn;
-    const body = bubble.firstChild;
-    if (stream?.turn === turn) body.innerHTML = stream.html;
-    else body.replaceChildren(h("span", { class: "mmc-dots", role: "status", "aria-label": t("thinking") }, h("i"), h("i"), h("i")));
+    const stream = entry.stream, body = bubble.node.firstChild;
+    if (stream?.turn !== model.get("pending").turn) {
+      bubble.shown = null;
+      body.replaceChildren(h("span", { class: "mmc-dots", role: "status", "aria-label": t("thinking") }, h("i"), h("i"), h("i")));
+      return;
+    }
+    let from = stream.at;
+    if (!bubble.shown || bubble.seq !== stream.seq - 1) { // first paint, or not the state this delta builds on
+      bubble.md = h("div", { class: "mmchat-md" });
+      bubble.shown = [];
+      body.replaceChildren(bubble.md);
+      from = 0;
+    }
+    paintBlocks(bubble.md, bubble.shown, stream.blocks, from);
+    bubble.seq = stream.seq;
   }
   function renderBusy() {
     const busy = model.get("busy");

@@ -5,6 +5,7 @@
     lab           the JupyterLab server for `lab_lang`, started once per session and language
     fake_yandex, fake_gigachat    the loopback providers every kernel talks to (reset for each test)
     page          a fresh Chromium page (clipboard allowed) in Debian's /usr/bin/chromium, never a downloaded one
+    blank_page    a Chromium page on about:blank, no JupyterLab: for the panel's front-end code on its own
     notebook      a factory: notebook(cells, name=None) writes the test's notebook (named after the test) and opens
                   it in a fresh kernel; its first cell points MMCHAT_HOME at this test's own history (the same dir
                   this process sees)
@@ -127,6 +128,15 @@ def page(_browser: Any, lab: LabServer, request: pytest.FixtureRequest) -> Itera
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
         print(f"JupyterLab log tail:\n{lab.log_tail()}\npage errors: {errors}")
+
+
+@pytest.fixture
+def blank_page(_browser: Any) -> Iterator[Any]:
+    context = _browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    page.goto("about:blank")
+    yield page
+    context.close()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
