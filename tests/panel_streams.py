@@ -21,7 +21,9 @@ from mmchat_jupyter.types import Chunk, Completion
 from .conftest import FIXTURES, REPO
 
 #: The payload of issue 12, finding 1: harmless text, unless a cut turns the `<p>` before it into `<p/style=...`.
-PAYLOAD = "Z /style='display:block;content-visibility:auto'/oncontentvisibilityautostatechange='alert(document.domain)'/x="
+PAYLOAD = (
+    "Z /style='display:block;content-visibility:auto'/oncontentvisibilityautostatechange='alert(document.domain)'/x="
+)
 #: Three emoji, then the payload, in the two chunks that made the old panel (offsets in code points, sliced in
 #: UTF-16 units) build `<p/style='...'/oncontentvisibilityautostatechange='alert(document.domain)'...>` and run it.
 EXPLOIT_CHUNKS = ["😀😀😀\n\nZ ", PAYLOAD[2:]]
@@ -32,7 +34,8 @@ PIECES = [
     "\r\n", "\r\n\r\n", "\n\n", "\n", " ", "**bold 😀**", "`code 𝐱`", "_it_", "[link](https://example.com/😀)",
     "```python\nprint('😀')\r\nx = '𝐀'\n```\n", "| a | 𝐛 |\n|---|---|\n| 1 | 😀 |\n", "- item 😀\n- item 2\n",
     "> quote 𝔮\n", "# Title 🎉\n", "1. one\n2. two\n", "<b>not html</b>", "&amp; &lt;x&gt; &#128512;", "a < b > c",
-    "='\"/x=", "/style='display:block'/onload='alert(1)'/", EXPLOIT, "😀😀😀 " + PAYLOAD, PAYLOAD, "Привет, мир", "α β γ", "\t", "~~~\ncode\n~~~\n",
+    "='\"/x=", "/style='display:block'/onload='alert(1)'/", EXPLOIT, "😀😀😀 " + PAYLOAD, PAYLOAD, "Привет, мир",
+    "α β γ", "\t", "~~~\ncode\n~~~\n",
 ]
 
 
@@ -41,7 +44,7 @@ def real_answers(limit: int = 40) -> list[str]:
     texts: list[str] = []
     for path in sorted((FIXTURES / "llm-answers").glob("*.jsonl")):
         with path.open(encoding="utf-8") as lines:
-            texts += [json.loads(line)["text"] for _, line in zip(range(limit // 7 + 1), lines)]
+            texts += [json.loads(line)["text"] for _, line in zip(range(limit // 7 + 1), lines, strict=False)]
     return texts[:limit]
 
 

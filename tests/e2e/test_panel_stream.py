@@ -56,7 +56,8 @@ def test_reconstruction_and_dom_equal_python_after_every_delta(blank_page):
     dialogs: list[str] = []
     blank_page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     source = PANEL_JS.read_text(encoding="utf-8")
-    blank_page.add_script_tag(type="module", content=source + "\nwindow.mmcPanel = { foldStream, streamHTML, paintBlocks };")
+    exported = "\nwindow.mmcPanel = { foldStream, streamHTML, paintBlocks };"
+    blank_page.add_script_tag(type="module", content=source + exported)
     blank_page.wait_for_function("() => window.mmcPanel !== undefined")
     result = blank_page.evaluate(REPLAY, cases)
     assert result["problems"] == []
