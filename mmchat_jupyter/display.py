@@ -18,6 +18,7 @@ from IPython.display import display
 
 from ._format import format_number, format_seconds
 from ._sanitize import CODE_BLOCK_CLASS
+from .export.safe_markdown import safe_markdown
 from .i18n import _, ngettext
 from .render import StreamingRenderer, Throttle, pygments_css, render_markdown
 from .types import FINISH_CONTENT_FILTER, FINISH_LENGTH, STATUS_ERROR, STATUS_INTERRUPTED
@@ -74,8 +75,8 @@ class AnswerView:
         """Show the final answer with its footer; replaces the streaming output."""
         self._renderer.follow(turn)
         bundle = {"text/html": self._html(turn), "text/plain": turn.text}
-        if self._markdown:
-            bundle["text/markdown"] = turn.text
+        if self._markdown:  # inert: a viewer may prefer it to our HTML (see export.safe_markdown)
+            bundle["text/markdown"] = safe_markdown(turn.text)
         if self._handle is not None:
             self._handle.update(bundle, raw=True)
         else:
@@ -145,4 +146,5 @@ def show_answer(
 
 def show_markdown(text: str) -> None:
     """Show Markdown we wrote ourselves (listings, transcripts) rendered, with the same CSS as answers."""
-    display({"text/html": _with_style(render_markdown(text)), "text/markdown": text, "text/plain": text}, raw=True)
+    bundle = {"text/html": _with_style(render_markdown(text)), "text/markdown": safe_markdown(text), "text/plain": text}
+    display(bundle, raw=True)

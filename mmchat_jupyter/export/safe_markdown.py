@@ -10,17 +10,21 @@ not be able to make any of them run script or fetch something on its own. Two co
   * outside code, every image opener `![` gets its `!` backslash-escaped, so the image is a plain link;
   * inside math (`$…$`, `$$…$$`, `\\(…\\)`, `\\[…\\]`) such a `<` becomes `\\lt ` and `![` becomes `!{[}`, which
     TeX typesets the same and which are inert where math is not understood (`x < y` stays as written);
+  * a link or a link reference definition whose destination has a scheme other than http, https or mailto
+    (`javascript:` in any spelling: entities, case, control characters) has its bracket escaped, so it is text;
   * inside code spans and code blocks nothing changes: every renderer shows code as text.
 
 That leaves code as the one place where `<` stays, so safety rests on every renderer agreeing on what is code.
-The result is parsed again (markdown-it-py, CommonMark + GFM tables) and must contain no HTML and no image;
-if it does (a document crafted so that parsers disagree on a code span), the whole text is escaped bluntly, code
-included: uglier, but safe in every renderer, because then there is no `<` and no unescaped `![` anywhere.
+The result is parsed again (markdown-it-py, CommonMark + GFM tables) and must contain no HTML, no image and no
+link outside those schemes; if it does (a document crafted so that parsers disagree on a code span), the whole
+text is escaped bluntly, code included: uglier, but safe in every renderer, because then there is no `<`, no
+unescaped `![` and no link syntax anywhere.
 """
 
 from __future__ import annotations
 
 import functools
+import html
 import re
 
 from markdown_it import MarkdownIt
@@ -29,8 +33,22 @@ __all__ = ["escape_markdown", "safe_markdown"]
 
 #: A backslash escape (CommonMark: any ASCII punctuation), a run of backticks, a math opener, a `<` that could
 #: open markup, or `![`.
-_INLINE = re.compile(r"""\\<(?=[A-Za-z/!?])|\\[!-/:-@\[-`{-~]|`+|\$\$|\$|\\\(|\\\[|<(?=[A-Za-z/!?])|!\[""")
+_INLINE = re.compile(
+    r"""\\<(?=[A-Za-z/!?])|\\[!-/:-@\[-`{-~]|`+|\$\$|\$|\\\(|\\\[|<(?=[A-Za-z/!?])|!\[|\]\(|^[ \t>*+\-0-9.]*\[""",
+    re.MULTILINE,
+)
 _MARKUP_LT = re.compile(r"<(?=[A-Za-z/!?])")
+#: A link destination as far as any renderer might read it: up to `)` or `>` (some take spaces and line breaks
+#: inside, and browsers drop tabs and newlines from a URL), within the paragraph and 300 characters.
+_DESTINATION = re.compile(r"[ \t]*<?((?:[^)>\n]|\n(?![ \t]*\n)){0,300})")
+#: The label and colon of a link reference definition, after the `[` that starts it.
+_DEFINITION = re.compile(r"(?:[^\]\\\n]|\\.)+\]:")
+#: An autolink kept as written: a safe scheme, and nothing another parser could read as markup first (brackets).
+_SAFE_AUTOLINK = re.compile(r"""<(?:https?|mailto):[^\s<>\x00-\x1f"'`\[\]!\\]*>""", re.IGNORECASE)
+_SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
+_SAFE_SCHEMES = {"http", "https", "mailto"}
+#: Dropped before reading a scheme: more than browsers drop (tabs, newlines, leading spaces), to be safe.
+_URL_NOISE = re.compile(r"[\s\x00-\x20\x7f\u200b-\u200f\u2028\u2029\ufeff]+")
 _CLOSERS = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
 #: Math must close within this many characters (and `$…$` on its line), or the opener is ordinary text.
 _MATH_SPAN = 4000
@@ -41,7 +59,9 @@ _MARKUP = re.compile(r"([\\`*_\[\]!&$~|])")
 @functools.cache
 def _parser() -> MarkdownIt:
     # html=True: the check below must see raw HTML where a viewer would.
-    return MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
+    parser = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
+    parser.validateLink = lambda url: True  # let every link through, so the check below sees its scheme
+    return parser
 
 
 def escape_markdown(text: str) -> str:
@@ -64,7 +84,8 @@ def safe_markdown(text: str) -> str:
         if index in code:
             out.append(_escape_inline("".join(run)))
             run = []
-            out.append(line)
+            # An opening fence's info string is not code: a parser that refuses it as a fence shows it as text.
+            out.append(_MARKUP_LT.sub("&lt;", line) if code[index] else line)
         else:
             run.append(line)
     out.append(_escape_inline("".join(run)))
@@ -74,12 +95,14 @@ def safe_markdown(text: str) -> str:
     return result
 
 
-def _code_lines(text: str) -> set[int]:
-    """Indexes of the lines inside fenced or indented code blocks (fence lines included), as CommonMark has them."""
-    lines: set[int] = set()
+def _code_lines(text: str) -> dict[int, bool]:
+    """The lines inside fenced or indented code blocks, as CommonMark has them: index -> is an opening fence."""
+    lines: dict[int, bool] = {}
     for token in _parser().parse(text):
         if token.type in ("fence", "code_block") and token.map:
-            lines.update(range(*token.map))
+            lines.update(dict.fromkeys(range(*token.map), False))
+            if token.type == "fence":
+                lines[token.map[0]] = True
     return lines
 
 
@@ -101,9 +124,22 @@ def _escape_inline(text: str) -> str:
                 out.append(text[start:end])
                 position = end
         elif token == "<":
-            out.append("&lt;")
+            autolink = _SAFE_AUTOLINK.match(text, start)
+            if autolink:  # <https://...>: a link in every renderer, kept as written
+                out.append(autolink.group())
+                position = autolink.end()
+            else:
+                out.append("&lt;")
         elif token == "![":
             out.append("\\![")
+        elif token == "](":
+            destination = _DESTINATION.match(text, position)
+            out.append("\\](" if destination and not _safe_url(destination.group(1)) else "](")
+        elif token.endswith("["):  # maybe `[label]: destination`, a link reference definition
+            definition = _DEFINITION.match(text, position)
+            destination = _DESTINATION.match(text, definition.end()) if definition else None
+            unsafe = destination is not None and not _safe_url(destination.group(1))
+            out.append(token[:-1] + ("\\[" if unsafe else "["))
         else:  # a math opener
             end = _math_end(text, position, token)
             if end is None:
@@ -128,8 +164,8 @@ def _code_span_end(text: str, position: int, opener: str) -> int | None:
 def _math_end(text: str, position: int, opener: str) -> int | None:
     """The offset of the closing delimiter's end, or None when `opener` opens no math."""
     closer = _CLOSERS[opener]
-    if opener == "$" and (position >= len(text) or text[position] in " \t\n" or text[position].isdigit()):
-        return None  # "$ 5" or "$5": money, not math
+    if opener == "$" and (position >= len(text) or text[position] in " \t\n"):
+        return None  # "$ 5": not math anywhere
     limit = min(len(text), position + _MATH_SPAN, _blank_line(text, position))
     if opener == "$":
         newline = text.find("\n", position)
@@ -140,6 +176,13 @@ def _math_end(text: str, position: int, opener: str) -> int | None:
     if end <= position:
         return None
     return end + len(closer)
+
+
+def _safe_url(url: str) -> bool:
+    """Whether a link to `url` is harmless to click: http, https, mailto, or no scheme (relative, #fragment)."""
+    compact = _URL_NOISE.sub("", html.unescape(url)).lower()
+    scheme = _SCHEME.match(compact)
+    return scheme is None or scheme.group(1) in _SAFE_SCHEMES
 
 
 def _inert_math(math: str) -> str:
@@ -160,10 +203,12 @@ def _inert(markdown: str) -> bool:
         for child in token.children or ():
             if child.type in ("html_inline", "image"):
                 return False
+            if child.type == "link_open" and not _safe_url(str(child.attrGet("href") or "")):
+                return False
     return True
 
 
 def _escape_bluntly(text: str) -> str:
-    """No `<` and no image anywhere, code included: safe whatever a renderer thinks is code."""
+    """No `<`, no image and no link anywhere, code included: safe whatever a renderer thinks is code."""
     text = text.replace("<", "&lt;")
-    return re.sub(r"(?<!\\)((?:\\\\)*)!\[", r"\1\\![", text)
+    return re.sub(r"(?<!\\)((?:\\\\)*)([!\[\]])", r"\1\\\2", text)
