@@ -83,8 +83,8 @@ def hazards(html: str) -> list[str]:
             found.append(f"<{tag}> element")
         if tag == "style" and _CSS_FETCH.search(node.text(deep=True)):
             found.append("<style> that loads")
-        for name, value in node.attributes.items():
-            name, value = name.lower(), value or ""
+        for raw_name, raw_value in node.attributes.items():
+            name, value = raw_name.lower(), raw_value or ""
             compact = _TAB_NEWLINE.sub("", value.strip(_URL_TRIM))
             if name.startswith("on"):
                 found.append(f"<{tag} {name}> event handler")
@@ -92,7 +92,7 @@ def hazards(html: str) -> list[str]:
                 found.append(f"<{tag} style> that loads")
             elif name in _FETCHING or (name == "href" and tag in _HREF_FETCH):
                 found.append(f"<{tag} {name}> fetches")
-            elif name in _URL_VALUED and _SCRIPT_URL.match(compact) and not (tag == "a" and name == "href" and compact[:5].lower() == "data:"):
+            elif name in _URL_VALUED and _SCRIPT_URL.match(compact):
                 found.append(f"<{tag} {name}={value[:40]!r}> script URL")
             elif name == "is":
                 found.append(f"<{tag} is>")

@@ -112,7 +112,7 @@ def test_every_export_format(fmt: str) -> None:
     assert problems == []
 
 
-def test_chat_magic_output(shell, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001 - IPython shell
+def test_chat_magic_output(shell, monkeypatch: pytest.MonkeyPatch) -> None:
     """%%chat with a provider whose answer is the payload (streamed in echo's word-sized chunks): every display
     update's HTML and the final Markdown are inert."""
     from IPython.utils.capture import capture_output
