@@ -5,7 +5,8 @@
     ├── HistoryError                the history store cannot do what was asked
     │   ├── ChatNotFound            no chat with that id or name
     │   ├── ChatNameTaken           rename or create would clash with an existing name
-    │   └── CorruptHistoryError     a history file is unreadable, truncated or from a newer version (names the file)
+    │   ├── CorruptHistoryError     a history file is unreadable, truncated or from a newer version (names the file)
+    │   └── HistorySaveError        a save could not happen now (disk full, read-only, no permission, lock busy)
     ├── ExportError                 an export or import failed (malformed file, newer format, unwritable path)
     └── ProviderError               a provider call failed; carries provider, status, request_id, partial_text
         ├── AuthError               401/403: credentials missing, wrong or expired
@@ -62,6 +63,19 @@ class CorruptHistoryError(HistoryError):
     def __init__(self, message: str, path: str | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class HistorySaveError(HistoryError):
+    """A write to the history could not happen now; what was saved before is unchanged.
+
+    `reason` says why, for code that reacts (the recorder keeps the turn in memory and saves it later):
+    "full" (no space or quota), "read-only", "permission", "locked" (another process held the lock too long)
+    or "io".
+    """
+
+    def __init__(self, message: str, reason: str = "io") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ExportError(MMChatError):
@@ -146,6 +160,7 @@ __all__ = [
     "CorruptHistoryError",
     "ExportError",
     "HistoryError",
+    "HistorySaveError",
     "InvalidRequestError",
     "MMChatError",
     "ProviderConnectionError",

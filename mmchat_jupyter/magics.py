@@ -149,6 +149,8 @@ class ChatMagics(Magics, Configurable):
         """Say what went wrong in one line (the partial answer is already shown and saved); insert code."""
         if turn.error:
             print(turn.error, file=sys.stderr)
+        elif turn.save_error is not None:
+            print(turn.save_error.message, file=sys.stderr)
         elif fmt == "code" and turn.status == STATUS_COMPLETE and turn.text.strip():
             assert self.shell is not None
             self.shell.set_next_input(code_of(turn.text), replace=False)

@@ -16,25 +16,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import context as ctx
+from ._recorder import Recorder, unsaved
 from .config import MMChat, Settings, load_admin_config
-from .errors import MMChatError, ProviderError
+from .errors import HistorySaveError, MMChatError, ProviderError
 from .history import HistoryStore
 from .i18n import _, set_language
 from .providers import Provider, default_provider_name, get_provider, provider_class
 from .types import (
     STATUS_COMPLETE,
-    STATUS_ERROR,
     STATUS_INTERRUPTED,
     ChatRecord,
     Completion,
     GenerationParams,
     Message,
     Usage,
-    now_iso,
 )
-
-#: How often a growing answer is written to history, so a crashed kernel loses at most this much.
-SAVE_INTERVAL = 2.0
 
 
 class Turn(Completion):
@@ -51,7 +47,13 @@ class Turn(Completion):
         self.cached = False
         self.started = time.monotonic()
         self.elapsed = 0.0
+        self.chat_id: str | None = None
+        self.user_id: str | None = None
         self.assistant_id: str | None = None
+        #: Whether the question and the answer are in history (see `save_error` when they are not).
+        self.saved = False
+        #: Set when the turn could not be saved (yet): the one line a face shows after the answer.
+        self.save_error: HistorySaveError | None = None
 
     def __repr__(self) -> str:
         return f"<Turn {self.status} {self.provider}/{self.model} {len(self.text)} chars>"
@@ -66,6 +68,9 @@ class _Request:
     chat: ChatRecord | None
     cache_key: str | None
     regenerate_id: str | None = None
+    new_chat: str | None = None
+    save: bool = True
+    system: str | None = None
 
 
 class ChatSession:
@@ -151,20 +156,18 @@ class ChatSession:
         """The current chat, created on first use."""
         if self._chat_ref is None:
             if self._chat_name is not None:
-                return self.use_chat(self._chat_name)
-            self._chat_ref = self.store.create_chat().id
+                self.use_chat(self._chat_name)
+            else:
+                self._chat_ref = self.store.create_chat().id
+        assert self._chat_ref is not None  # use_chat() set it
         return self.store.get_chat(self._chat_ref)
 
     def use_chat(self, name: str, *, create: bool = True) -> ChatRecord:
-        """Make `name` the current chat; a new chat of that name when none exists and `create` is true."""
-        from .errors import ChatNotFound
+        """Make `name` the current chat; a new chat of that name when none exists and `create` is true.
 
-        try:
-            record = self.store.get_chat(name)
-        except ChatNotFound:
-            if not create:
-                raise
-            record = self.store.create_chat(name)
+        Returns the chat: with its messages when `create` is false, else its header only (messages=[]).
+        """
+        record = self.store.get_or_create_chat(name) if create else self.store.get_chat(name)
         self._chat_ref = record.id
         return record
 
@@ -279,7 +282,8 @@ class ChatSession:
         except asyncio.CancelledError:
             return recorder.finish(STATUS_INTERRUPTED)
         except ProviderError as exc:
-            return recorder.fail(exc)
+            failed: Turn = recorder.fail(exc)
+            return failed
         finally:
             self._task = None
         return recorder.finish(STATUS_COMPLETE)
@@ -323,7 +327,7 @@ class ChatSession:
         system_prompt = system or (chat.meta.get("system") if chat else None) or self.settings.get("system")
         messages = ctx.build_context(
             system_prompt,
-            ctx.history_messages(records) if save else [],
+            ctx.history_messages(unsaved(self.store).overlay(chat.id, records)) if chat is not None else [],
             prompt,
             context_tokens=instance.context_tokens,
             max_tokens=params.max_tokens,
@@ -339,72 +343,24 @@ class ChatSession:
                 turn.text, turn.cached = hit.content, True
                 turn.usage = Usage(**hit.usage) if hit.usage else None
                 turn.finish_reason = hit.finish_reason
-        return _Request(turn, instance, messages, chat, key, regenerate_id)
+        return _Request(turn, instance, messages, chat, key, regenerate_id, save=save)
 
 
-class _Recorder:
-    """Saves a turn to history: the prompt at once, the answer as it grows (every SAVE_INTERVAL s) and at the end.
-
-    The growing answer is stored as `interrupted` until it completes, so a kernel that dies mid-stream leaves an
-    honest record.
-    """
+class _Recorder(Recorder):
+    """The history's recorder (see `_recorder.py`), plus the audit log of a finished turn."""
 
     def __init__(self, session: ChatSession, request: _Request) -> None:
-        self.session, self.request, self.turn = session, request, request.turn
-        self.chat = request.chat
-        self._last_save = time.monotonic()
-        if self.chat is None:
-            return
-        store = session.store
-        if request.regenerate_id is None:
-            store.append_message(self.chat, role="user", content=self.turn.prompt, created=now_iso())
-            self.turn.assistant_id = store.append_message(self.chat, **self._fields(STATUS_INTERRUPTED))
-        else:
-            self.turn.assistant_id = request.regenerate_id
-            store.update_message(self.chat, request.regenerate_id, **self._fields(STATUS_INTERRUPTED))
-
-    def _fields(self, status: str) -> dict[str, Any]:
-        turn = self.turn
-        return {
-            "role": "assistant",
-            "content": turn.text,
-            "provider": turn.provider,
-            "model": turn.model,
-            "params": turn.params.as_dict(),
-            "usage": turn.usage.as_dict() if turn.usage else None,
-            "status": status,
-            "finish_reason": turn.finish_reason,
-            "error": turn.error,
-            "cache_key": self.request.cache_key if status == STATUS_COMPLETE else None,
-            "created": now_iso(),
-        }
-
-    def progress(self) -> None:
-        if self.chat is None or self.turn.assistant_id is None:
-            return
-        if time.monotonic() - self._last_save >= SAVE_INTERVAL:
-            fields = self._fields(STATUS_INTERRUPTED)
-            fields.pop("created")
-            self.session.store.update_message(self.chat, self.turn.assistant_id, **fields)
-            self._last_save = time.monotonic()
+        super().__init__(session.store, request)
+        self.session = session
+        self.start()
 
     def finish(self, status: str) -> Turn:
-        turn = self.turn
-        turn.status, turn.elapsed = status, time.monotonic() - turn.started
-        if self.chat is not None and turn.assistant_id is not None:
-            fields = self._fields(status)
-            fields.pop("created")
-            self.session.store.update_message(self.chat, turn.assistant_id, **fields)
+        turn: Turn = super().finish(status)
         if self.session.admin.audit_log and not turn.cached:
             from .audit import record_turn
 
             record_turn(self.session.admin, turn)
         return turn
-
-    def fail(self, exc: ProviderError) -> Turn:
-        self.turn.text = exc.partial_text or self.turn.text
-        self.turn.error, self.turn.exception = exc.message, exc
-        return self.finish(STATUS_ERROR)
 
 
 async def _maybe_await(value: Any) -> None:

@@ -207,8 +207,8 @@ class ChatPanel(anywidget.AnyWidget):
         except Exception as exc:  # noqa: BLE001 - a policy or history error before streaming began
             self._show_error(exc)
             return STATUS_ERROR
-        if turn.error:
-            self.error = turn.error
+        if turn.error or turn.save_error:
+            self.error = turn.error or turn.save_error.message  # type: ignore[union-attr]
         if turn.assistant_id and self._stream is not None:
             self._views.remember(turn.assistant_id, turn.text, self._stream.renderer.finish())
         return turn.status

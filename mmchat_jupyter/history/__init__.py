@@ -13,15 +13,21 @@ How it stays safe is told in `storage` (atomic writes), `lock` (one writer acros
 from __future__ import annotations
 
 from ..types import ChatRecord, ChatSummary, MessageRecord
+from .journal import Change, Changes
 from .migrations import SCHEMA_VERSION
 from .paths import default_root
-from .store import ChatRef, HistoryStore, SearchHit, UsageTotal
+from .store import ChatRef, HistoryStore
+from .views import ChatPage, ChatTail, SearchHit, UsageTotal
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Change",
+    "Changes",
+    "ChatPage",
     "ChatRecord",
     "ChatRef",
     "ChatSummary",
+    "ChatTail",
     "HistoryStore",
     "MessageRecord",
     "SearchHit",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,12 @@ from tinydb import Query, TinyDB
 from ..i18n import _
 from ..types import ChatRecord, MessageRecord
 from .migrations import SCHEMA_VERSION
+from .records import MESSAGE_FIELDS, row_problem
 from .storage import AtomicJSONStorage, damaged
+from .views import ChatTail
 
 HEADER_TABLE = "chat"
 MESSAGES_TABLE = "messages"
-MESSAGE_FIELDS = frozenset(f.name for f in fields(MessageRecord))
 
 
 def to_message(row: dict[str, Any]) -> MessageRecord:
@@ -53,36 +53,68 @@ class ChatFile:
             yield self
 
     def header(self) -> dict[str, Any]:
-        """The chat's header row; raises `CorruptHistoryError` if it is missing or malformed."""
+        """The chat's header row (`meta` always a dict); raises `CorruptHistoryError` if it is missing or malformed."""
         rows = self.header_table.all()
         header = dict(rows[0]) if len(rows) == 1 else {}
         if not all(isinstance(header.get(key), str) for key in ("id", "name", "created", "updated")):
             raise damaged(self.path, _("the chat header is missing or malformed"))
         if header["id"] != self.path.stem:  # e.g. a copy made beside the original: two files claiming one chat
             raise damaged(self.path, _("it holds chat {id}, not the chat its name says").format(id=header["id"]))
+        meta = header.get("meta")
+        if meta is None:
+            header["meta"] = {}
+        elif not isinstance(meta, dict):
+            problem = _("chat {name!r}: its settings (meta) are not a mapping").format(name=header["name"])
+            raise damaged(self.path, problem)
         return header
 
     def message_rows(self) -> list[dict[str, Any]]:
-        """The stored message dicts, oldest first, straight from the file (for summaries: no objects built)."""
+        """The stored message dicts, oldest first, each checked (a wrong-typed field makes the chat damaged)."""
         tables = self.db.storage.read() or {}
-        return [row for row in tables.get(MESSAGES_TABLE, {}).values() if isinstance(row, dict)]
+        rows = list(tables.get(MESSAGES_TABLE, {}).values())
+        for n, row in enumerate(rows, 1):
+            problem = row_problem(row)
+            if problem is not None:
+                name = self.header()["name"]
+                text = _("chat {name!r}, message {n}: {problem}")
+                raise damaged(self.path, text.format(name=name, n=n, problem=problem))
+        return rows
 
     def messages(self) -> list[MessageRecord]:
-        try:
-            return [to_message(row) for row in self.message_rows()]
-        except TypeError as exc:  # a row without the required fields
-            raise damaged(self.path, _("a message is malformed")) from exc
+        return [to_message(row) for row in self.message_rows()]
 
     def record(self) -> ChatRecord:
         header = self.header()
-        messages = self.messages()
         return ChatRecord(
             id=header["id"],
             name=header["name"],
             created=header["created"],
             updated=header["updated"],
-            messages=messages,
-            meta=dict(header.get("meta") or {}),
+            messages=self.messages(),
+            meta=header["meta"],
+        )
+
+    def tail(self, chars: int, at_least: int) -> ChatTail:
+        """The header and the newest messages: `at_least` of them, and more until their content reaches `chars`."""
+        rows = self.message_rows()
+        start, size = len(rows), 0
+        while start > 0 and (len(rows) - start < at_least or size < chars):
+            start -= 1
+            size += len(rows[start]["content"])
+        return self._view(rows, start, len(rows))
+
+    def page(self, before: int | None, limit: int) -> ChatTail:
+        """The header and up to `limit` messages just before position `before` (None: the end)."""
+        rows = self.message_rows()
+        end = len(rows) if before is None else max(0, min(before, len(rows)))
+        return self._view(rows, max(0, end - max(0, limit)), end)
+
+    def _view(self, rows: list[dict[str, Any]], start: int, end: int) -> ChatTail:
+        header = self.header()
+        messages = [to_message(row) for row in rows[start:end]]
+        return ChatTail(
+            header["id"], header["name"], header["created"], header["updated"], header["meta"], messages, start,
+            len(rows),
         )
 
     def write_new(self, record: ChatRecord) -> None:
@@ -104,8 +136,8 @@ class ChatFile:
     def has_message(self, message_id: str) -> bool:
         return self.messages_table.contains(Query().id == message_id)
 
-    def append(self, message: MessageRecord) -> None:
-        self.messages_table.insert(message.to_dict())
+    def append(self, messages: list[MessageRecord]) -> None:
+        self.messages_table.insert_multiple(message.to_dict() for message in messages)
 
     def update(self, message_id: str, fields: dict[str, Any]) -> MessageRecord | None:
         """Change one message; the updated record, or None when the chat has no such message."""

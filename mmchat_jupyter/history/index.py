@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptHistoryError
+from ..errors import CorruptHistoryError, HistorySaveError
 from ..i18n import _
 from ..types import STATUS_COMPLETE, ChatSummary
 from .chatfile import ChatFile
@@ -91,41 +93,61 @@ def _timestamp(value: Any) -> float:
 
 
 class ChatIndex:
-    """The index of one history root. Every method runs under the store lock."""
+    """The index of one history root. `refresh(save=True)` only under the store lock."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         # The index as last read or written by this process, with the file's stamp then: rereading 1,000 rows
         # costs milliseconds, a stat microseconds.
         self._memo: tuple[list[int] | None, dict[str, Entry]] | None = None
+        # The rows as this process last summarised them, saved or not: reads never write the index, so a
+        # process that only reads keeps its catch-up here instead.
+        self._view: dict[str, Entry] = {}
 
     def saved(self) -> dict[str, Entry]:
         """The rows as last saved, possibly behind the chat files (for guesses that the caller then checks)."""
-        return self._load()
+        return self._load(set_aside=False)
 
-    def refresh(self) -> dict[str, Entry]:
-        """Chat id -> index row for every chat file, damaged ones included (their row has `damaged` set)."""
-        cached = self._load()
+    def check(self) -> None:
+        """Set a damaged index file aside (a writer, under the lock), so the next refresh rebuilds it."""
+        self._load(set_aside=True)
+
+    def refresh(self, *, save: bool = False) -> dict[str, Entry]:
+        """Chat id -> index row for every chat file, damaged ones included (their row has `damaged` set).
+
+        Rows are re-summarised only for chat files changed since they were last summarised. With `save` (a
+        writer, under the lock) a stale index file is rewritten; a reader never writes.
+        """
+        saved = self._load(set_aside=save)
+        view = self._view
         entries: dict[str, Entry] = {}
-        changed = False
-        with os.scandir(self.layout.chats) as scan:
-            for item in scan:
+        try:
+            scan = os.scandir(self.layout.chats)
+        except FileNotFoundError:
+            scan = None
+        with scan if scan is not None else _nothing() as items:
+            for item in items:
                 chat_id, ext = os.path.splitext(item.name)
                 if ext != ".json" or not is_id(chat_id):
                     continue
                 stamp = _stamp(item.path)
                 if stamp is None:
                     continue
-                old = cached.get(chat_id)
-                if old is not None and old.get("stamp") == stamp:
-                    entries[chat_id] = old
-                    continue
-                entries[chat_id] = self._summarize(Path(item.path), chat_id, old)
-                entries[chat_id]["stamp"] = stamp
-                changed = True
-        if changed or entries.keys() != cached.keys():
+                for old in (view.get(chat_id), saved.get(chat_id)):
+                    if old is not None and old.get("stamp") == stamp:
+                        entries[chat_id] = old
+                        break
+                else:
+                    entries[chat_id] = self._summarize(Path(item.path), chat_id, saved.get(chat_id))
+                    entries[chat_id]["stamp"] = stamp
+        self._view = entries
+        if save and _differs(entries, saved):
             self._save(entries)
         return entries
+
+    def forget(self, chat_id: str) -> None:
+        """Drop what this process knows of a chat, so the next refresh reads it afresh (after a rename)."""
+        self._view.pop(chat_id, None)
 
     def _summarize(self, path: Path, chat_id: str, old: Entry | None) -> Entry:
         try:
@@ -137,23 +159,20 @@ class ChatIndex:
             entry = {"id": chat_id, "name": old.get("name") if old else None, "damaged": err.message}
         return entry
 
-    def _load(self) -> dict[str, Entry]:
+    def _load(self, *, set_aside: bool) -> dict[str, Entry]:
         path = self.layout.index
         stamp = _stamp(path)
         if self._memo is not None and self._memo[0] == stamp:
-            return dict(self._memo[1])
+            return self._memo[1]
         try:
             data = read_json(path)
         except CorruptHistoryError as err:
-            aside = path.with_name(f"{path.name}.damaged-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}")
-            os.replace(path, aside)
-            warnings.warn(
-                _("{error} It was moved to {aside}; the index is rebuilt from the chat files.").format(
-                    error=err.message, aside=aside
-                ),
-                RuntimeWarning,
-                stacklevel=4,
-            )
+            # A cache: nothing is lost. A writer sets it aside (and rebuilds it); a reader just does without.
+            if set_aside:
+                aside = path.with_name(f"{path.name}.damaged-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}")
+                os.replace(path, aside)
+                text = _("{error} It was moved to {aside}; the index is rebuilt from the chat files.")
+                warnings.warn(text.format(error=err.message, aside=aside), RuntimeWarning, stacklevel=4)
             return {}
         if data is None:
             return {}
@@ -162,13 +181,27 @@ class ChatIndex:
         # A row lacking a field (written before that field existed) is dropped, so its chat is summarised afresh.
         entries = {row["id"]: row for row in rows if _complete(row)}
         self._memo = (stamp, entries)
-        return dict(entries)
+        return entries
 
     def _save(self, entries: dict[str, Entry]) -> None:
         # A TinyDB-format file, but only ever rewritten whole, so it is written directly rather than row by row.
+        # Not fsynced: it is a cache of the chat files, rebuilt if a crash leaves it damaged.
         rows = {str(n): entry for n, entry in enumerate(entries.values(), 1)}
-        write_json_atomic(self.layout.index, {"_meta": {"1": {"schema": SCHEMA_VERSION}}, "chats": rows})
+        data = {"_meta": {"1": {"schema": SCHEMA_VERSION}}, "chats": rows}
+        try:
+            write_json_atomic(self.layout.index, data, durable=False)
+        except HistorySaveError:
+            return  # a full disk: the index stays behind, which costs the next reader time, never data
         self._memo = (_stamp(self.layout.index), dict(entries))
+
+
+def _differs(entries: dict[str, Entry], saved: dict[str, Entry]) -> bool:
+    return entries.keys() != saved.keys() or any(saved[k].get("stamp") != e.get("stamp") for k, e in entries.items())
+
+
+@contextmanager
+def _nothing() -> Iterator[list[os.DirEntry[str]]]:
+    yield []
 
 
 def _complete(row: Any) -> bool:

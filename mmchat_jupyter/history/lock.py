@@ -11,16 +11,20 @@ outermost holder enters and dropped when it leaves.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
 from filelock import FileLock, Timeout
 
-from ..errors import HistoryError
+from ..errors import HistorySaveError
 from ..i18n import _
 from .paths import FILE_MODE
+from .storage import unwritable
 
 #: How often a waiting process retries the lock (filelock polls). A hold lasts one small file write, a few ms,
 #: so filelock's default 50 ms would mostly be spent asleep while the lock is free; much less burns CPU.
@@ -28,7 +32,11 @@ POLL_INTERVAL = 0.005
 
 
 class StoreLock:
-    """Reentrant, thread-safe and process-safe lock for one history root. Use `store_lock()` to get one."""
+    """Reentrant, thread-safe and process-safe lock for one history root. Use `store_lock()` to get one.
+
+    Only writers take it: every file is replaced atomically, so readers never need to (and a read-only history,
+    where the lock file cannot even be opened, stays readable). Every failure to take it is a `HistorySaveError`.
+    """
 
     def __init__(self, path: Path, timeout: float) -> None:
         self.path = path
@@ -38,23 +46,42 @@ class StoreLock:
         self._depth = 0
 
     def __enter__(self) -> StoreLock:
-        if not self._threads.acquire(timeout=self.timeout if self.timeout >= 0 else -1):
-            raise self._busy()
-        try:
-            if self._depth == 0:
-                try:
-                    self._file.acquire()
-                except Timeout:
-                    raise self._busy() from None
-            self._depth += 1
-        except BaseException:
-            self._threads.release()
-            raise
+        self.acquire(None)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.release()
+
+    @contextmanager
+    def hold(self, wait: float) -> Iterator[StoreLock]:
+        """The lock for one block, waiting at most `wait` seconds (0: no wait)."""
+        self.acquire(wait)
+        try:
+            yield self
+        finally:
+            self.release()
+
+    def acquire(self, wait: float | None) -> None:
+        """Take the lock, waiting at most `wait` seconds (None: the timeout it was made with)."""
+        timeout = self.timeout if wait is None else wait
+        if not self._threads.acquire(timeout=timeout if timeout >= 0 else -1):
+            raise self._busy(timeout)
+        try:
+            if self._depth == 0:
+                try:
+                    self._file.acquire(timeout=timeout)
+                except Timeout:
+                    raise self._busy(timeout) from None
+                except OSError as exc:  # a read-only or foreign folder, a planted link (filelock opens O_NOFOLLOW)
+                    raise self._unusable(exc) from None
+            self._depth += 1
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
         try:
             self._depth -= 1
             if self._depth == 0:
@@ -62,13 +89,21 @@ class StoreLock:
         finally:
             self._threads.release()
 
-    def _busy(self) -> HistoryError:
-        return HistoryError(
-            _(
-                "The history at {root} stayed locked for {seconds:g} s (lock file {lock}); another kernel or "
-                "mmchat command may be stuck — finish it and try again."
-            ).format(root=self.path.parent, seconds=self.timeout, lock=self.path)
+    def _busy(self, seconds: float) -> HistorySaveError:
+        text = _(
+            "The history at {root} stayed locked for {seconds:g} s (lock file {lock}); another kernel or mmchat "
+            "command may be stuck — finish it and try again."
         )
+        return HistorySaveError(text.format(root=self.path.parent, seconds=seconds, lock=self.path), reason="locked")
+
+    def _unusable(self, exc: OSError) -> HistorySaveError:
+        if exc.errno == errno.ELOOP:
+            text = _(
+                "The history lock file {lock} is a symbolic link, which mmchat-jupyter never follows: remove it "
+                "(nothing is lost) and check who can write to {root}."
+            )
+            return HistorySaveError(text.format(lock=self.path, root=self.path.parent), reason="permission")
+        return unwritable(self.path, exc)
 
 
 _locks: dict[tuple[int, str], StoreLock] = {}

@@ -6,17 +6,19 @@
     chats/<id>.json      one TinyDB file per chat: header + messages           (0600)
     backups/             copies taken before each migration                    (0700)
     .lock                the cross-process lock every write takes              (0600)
+    changes.jsonl        the change journal the panel and the server API follow (0600, derivable)
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import HistoryError
+from ..errors import HistorySaveError
 from ..i18n import _
 
 APP_DIR = "mmchat"
@@ -73,7 +75,9 @@ def make_dir(path: Path) -> None:
         except OSError as exc:
             text = _("Cannot create the history folder {path} ({reason}): set MMCHAT_HOME to a folder you can "
                      "write to.")
-            raise HistoryError(text.format(path=directory, reason=exc.strerror or type(exc).__name__)) from None
+            reason = "full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "read-only"
+            message = text.format(path=directory, reason=exc.strerror or type(exc).__name__)
+            raise HistorySaveError(message, reason=reason) from None
         os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask
 
 
@@ -102,6 +106,11 @@ class Layout:
     @property
     def lock(self) -> Path:
         return self.root / ".lock"
+
+    @property
+    def changes(self) -> Path:
+        """The change journal (see `journal.py`)."""
+        return self.root / "changes.jsonl"
 
     @property
     def legacy(self) -> Path:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import date
 from typing import Any
 
 from ..errors import ChatNameTaken, HistoryError
 from ..i18n import _
-from ..types import MessageRecord, now_iso
-from .chatfile import MESSAGE_FIELDS
+from ..types import Message, MessageRecord, now_iso
 from .paths import new_id
 
 MAX_NAME_LENGTH = 200
+MESSAGE_FIELDS = frozenset(f.name for f in fields(MessageRecord))
 ROLES = ("system", "user", "assistant")
 
 
@@ -48,16 +49,18 @@ def jsonable(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def new_message(
-    message: MessageRecord | Mapping[str, Any] | None, overrides: Mapping[str, Any]
+    message: MessageRecord | Message | Mapping[str, Any] | None, overrides: Mapping[str, Any]
 ) -> tuple[MessageRecord, bool]:
     """A complete record from what `append_message` was given, with an id and `created` filled in when missing;
     and whether the caller gave the id (which must then be checked for uniqueness)."""
     if isinstance(message, MessageRecord):
         data = message.to_dict()
+    elif isinstance(message, Message):  # the public type a provider takes: role and content
+        data = {"role": message.role, "content": message.content}
     elif isinstance(message, Mapping) or message is None:
         data = dict(message or {})
     else:
-        raise TypeError(f"a message is a MessageRecord or a mapping, not {type(message).__name__}")
+        raise TypeError(f"a message is a MessageRecord, a Message or a mapping, not {type(message).__name__}")
     data.update(overrides)
     unknown = set(data) - MESSAGE_FIELDS
     if unknown:
@@ -70,3 +73,51 @@ def new_message(
     data["id"] = data.get("id") or new_id()
     data["created"] = data.get("created") or now_iso()
     return MessageRecord(**jsonable(data)), id_given
+
+
+#: What each stored message field must hold: (type, may it be None).
+_ROW_TYPES: dict[str, tuple[type, bool]] = {
+    "id": (str, False),
+    "role": (str, False),
+    "content": (str, False),
+    "created": (str, False),
+    "provider": (str, True),
+    "model": (str, True),
+    "params": (dict, False),
+    "usage": (dict, True),
+    "status": (str, False),
+    "finish_reason": (str, True),
+    "error": (str, True),
+    "cache_key": (str, True),
+}
+_REQUIRED = ("id", "role", "content", "created")
+
+
+def row_problem(row: Any) -> str | None:
+    """What is wrong with a stored message row (a hand edit, bit rot), in words; None when it is usable."""
+    if not isinstance(row, dict):
+        return _("it is not a mapping")
+    for key in _REQUIRED:
+        if key not in row:
+            return _("field {field!r} is missing").format(field=key)
+    for key, value in row.items():
+        rule = _ROW_TYPES.get(key)
+        if rule is None or isinstance(value, rule[0]) or (value is None and rule[1]):
+            continue
+        if rule[0] is str:
+            text = _("field {field!r} should be text, not {value}")
+        else:
+            text = _("field {field!r} should be a mapping, not {value}")
+        return text.format(field=key, value=_shown(value))
+    if row["role"] not in ROLES:
+        text = _("field 'role' should be one of {roles}, not {value}")
+        return text.format(roles=", ".join(ROLES), value=_shown(row["role"]))
+    usage = row.get("usage")
+    if usage and not all(isinstance(n, int) and not isinstance(n, bool) for n in usage.values()):
+        return _("field 'usage' should hold whole numbers, not {value}").format(value=_shown(usage))
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -12,6 +12,7 @@ atomic and reads honest: a damaged file raises `CorruptHistoryError` naming it a
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -23,9 +24,12 @@ from typing import Any
 
 from tinydb.storages import Storage
 
-from ..errors import CorruptHistoryError, HistoryError
+from ..errors import CorruptHistoryError, HistorySaveError
 from ..i18n import _
 from .paths import FILE_MODE, TEMP_SUFFIX
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 #: TinyDB keeps tables at the top level of a file; ours add a `_meta` table whose one row holds the schema.
 META_TABLE = "_meta"
@@ -42,21 +46,48 @@ def damaged(path: Path, reason: str) -> CorruptHistoryError:
     )
 
 
-def unwritable(path: Path, exc: OSError) -> HistoryError:
-    """A one-line error for a write the disk refused (full, read-only, no permission); nothing saved is lost."""
-    text = _("Cannot write the history file {path} ({reason}): free some disk space or check the permissions of "
-             "the history folder (MMCHAT_HOME); what was saved before is unchanged.")
-    return HistoryError(text.format(path=path, reason=exc.strerror or type(exc).__name__))
+#: errno -> HistorySaveError.reason: what the user can do about a refused write.
+_REASONS = {
+    errno.ENOSPC: "full",
+    errno.EDQUOT: "full",
+    errno.EFBIG: "full",
+    errno.EROFS: "read-only",
+    errno.EACCES: "permission",
+    errno.EPERM: "permission",
+}
+
+
+def unwritable(path: Path, exc: OSError) -> HistorySaveError:
+    """The one-line error for a write the disk refused (full, read-only, no permission); nothing saved is lost."""
+    reason = _REASONS.get(exc.errno or 0, "io")
+    if reason == "full":
+        advice = _("free some disk space")
+    elif reason == "read-only":
+        advice = _("the history folder is read-only: set MMCHAT_HOME to a folder you can write to")
+    else:
+        advice = _("check the permissions of the history folder (MMCHAT_HOME)")
+    text = _("Cannot write the history file {path} ({reason}): {advice}; what was saved before is unchanged.")
+    return HistorySaveError(
+        text.format(path=path, reason=exc.strerror or type(exc).__name__, advice=advice), reason=reason
+    )
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of `path`, never through a symbolic link (a link in the history is someone else's plant)."""
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
     """The tables in `path`, or None when there is no such file. Raises `CorruptHistoryError` when unreadable."""
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise damaged(path, exc.strerror or type(exc).__name__) from exc
+        reason = _("it is a symbolic link") if exc.errno == errno.ELOOP else exc.strerror or type(exc).__name__
+        raise damaged(path, reason) from exc
     text = raw.decode("utf-8", errors="replace")
     if not text.strip():
         raise damaged(path, _("the file is empty"))
@@ -113,8 +144,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Replace `path` with `data` as JSON: temp file, fsync, `os.replace` (see the module docstring)."""
+def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
+    """Replace `path` with `data` as JSON: temp file, fsync, `os.replace` (see the module docstring).
+
+    `durable=False` skips the fsync, for caches that are rebuilt when a crash leaves them damaged.
+    """
     # Serialise first: a value that is not JSON fails here, before anything touches the disk.
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     try:
@@ -123,14 +157,15 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         previous_mtime = None
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, FILE_MODE)
     except OSError as exc:
         raise unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if previous_mtime is not None:
             # The index notices a changed chat by (inode, mtime, size). Inodes are recycled and coarse clocks
             # repeat, so make each version's mtime strictly later than the one it replaces.

@@ -1,9 +1,11 @@
 """HistoryStore: the chat history that every kernel, panel and `mmchat` command of a user shares.
 
-Every public method takes the store lock (one writer at a time across processes and threads, see `lock.py`), reads
-what it needs fresh from disk and writes whole files atomically (`storage.py`), so a second kernel sees the first
-one's writes on its next call, and a kill at any moment loses at most the write in flight. An append rewrites
-only its chat's file; the index behind `list_chats()` catches up lazily (`index.py`).
+Writers take the store lock (one at a time across processes and threads, see `lock.py`), read what they change
+fresh from disk and replace files atomically (`storage.py`), so a second kernel sees the first one's writes on
+its next call, and a kill at any moment loses at most the write in flight. Readers take no lock and write nothing:
+every file they read is replaced whole, never changed in place, so a read-only, full or locked history can still be
+listed, shown and exported. Each write also appends a line to the change journal (`journal.py`), which the panel
+and the server API poll to follow changes made elsewhere.
 """
 
 from __future__ import annotations
@@ -11,56 +13,37 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tinydb import Query, TinyDB
 
-from ..errors import ChatNotFound, CorruptHistoryError, HistoryError
+from ..errors import ChatNotFound, CorruptHistoryError, HistoryError, HistorySaveError
 from ..i18n import _
-from ..types import STATUS_COMPLETE, ChatRecord, ChatSummary, MessageRecord, now_iso
-from .chatfile import MESSAGE_FIELDS, ChatFile
+from ..types import STATUS_COMPLETE, ChatRecord, ChatSummary, Message, MessageRecord, now_iso
+from . import journal as kinds
+from .chatfile import ChatFile
 from .index import ChatIndex, Entry, newest_first, to_summary
+from .journal import Changes, Journal
 from .lock import store_lock
-from .migrations import SCHEMA_VERSION, migrate
+from .migrations import SCHEMA_VERSION, migrate, stored_version
 from .paths import Layout, default_root, is_id, make_dir, new_id
-from .records import ROLES, check_name, default_name, jsonable, new_message
-from .storage import AtomicJSONStorage, fsync_dir, remove_temp_files
+from .records import MESSAGE_FIELDS, ROLES, check_name, default_name, jsonable, new_message
+from .storage import AtomicJSONStorage, check_schema, fsync_dir, read_json, remove_temp_files
+from .views import ChatTail, SearchHit, UsageTotal
 
-#: A chat as the API accepts it: the record, or its id or name.
-ChatRef = ChatRecord | str
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One message found by `HistoryStore.search()`."""
-
-    chat_id: str
-    chat_name: str
-    message: MessageRecord
-
-
-@dataclass(frozen=True)
-class UsageTotal:
-    """Tokens used on one UTC day with one provider and model, summed over the stored messages that report usage."""
-
-    day: str
-    provider: str | None
-    model: str | None
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    messages: int
+#: A chat as the API accepts it: the record, a row of `list_chats()`, or its id or name.
+ChatRef = ChatRecord | ChatSummary | str
 
 
 class HistoryStore:
     """The chat history under `root` (default: `$MMCHAT_HOME`, else `<jupyter data dir>/mmchat`).
 
-    Opening a store creates the folder (0700) if needed, migrates older data once (with a backup) and removes
-    temp files left by killed writers. Any number of stores, in any number of processes and threads, may use the
+    Opening a store creates the folder (0700) if it can, migrates older data once (with a backup) and removes
+    temp files left by killed writers. A folder that cannot be written is opened read-only: reads work, each
+    write raises `HistorySaveError`. Any number of stores, in any number of processes and threads, may use the
     same root at once. Methods taking a chat accept a `ChatRecord` or a chat's id or name.
     """
 
@@ -68,14 +51,22 @@ class HistoryStore:
         # Absolute, so a later chdir in the notebook does not move the history.
         self.root = (Path(root).expanduser() if root is not None else default_root()).absolute()
         self.layout = Layout(self.root)
-        make_dir(self.root)
+        #: How long a write waits for another process holding the history before `HistorySaveError`.
+        self.lock_timeout = lock_timeout
         self._lock = store_lock(self.layout.lock, lock_timeout)
         self._index = ChatIndex(self.layout)
-        with self._lock:
-            #: Names of the migrations this open applied (empty when the data was current).
-            self.migrations_applied: list[str] = migrate(self.layout)
-            remove_temp_files(self.root)
-            remove_temp_files(self.layout.chats)
+        self._journal = Journal(self.layout.changes)
+        self._ready = False
+        #: Names of the migrations this open applied (empty when the data was current).
+        self.migrations_applied: list[str] = []
+        current = stored_version(self.layout) == SCHEMA_VERSION and self.layout.chats.is_dir()
+        try:
+            # Tidying up a current history may wait for nobody; a migration waits for the lock like any write.
+            with self._write(wait=0 if current else None):
+                pass
+        except HistorySaveError:
+            if not current and self.layout.root.exists():
+                raise  # older data we cannot bring up to date: reading it as current would misread it
 
     def __repr__(self) -> str:
         return f"HistoryStore({str(self.root)!r})"
@@ -87,57 +78,92 @@ class HistoryStore:
 
         `meta` holds chat-level settings (system prompt, ...). Raises `ChatNameTaken` if the name is in use.
         """
-        with self._lock:
-            taken = _names(self._index.refresh())
-            name = default_name(taken) if name is None else check_name(name, taken)
-            now = now_iso()
-            record = ChatRecord(id=new_id(), name=name, created=now, updated=now, meta=dict(meta))
-            self._write_new(record)
-        return record
+        with self._write():
+            return self._create(name, meta, self._index.refresh(save=True))
+
+    def get_or_create_chat(self, name: str, **meta: Any) -> ChatRecord:
+        """The chat called `name` as a record of its header (`messages` left empty: nothing is read), created with
+        `meta` when there is none.
+
+        One lock hold, so two processes asking for the same new name at once get the same chat.
+        """
+        try:
+            return self._header_record(name)  # most calls: the chat exists, and finding it needs no write
+        except ChatNotFound:
+            pass
+        with self._write():
+            entries = self._index.refresh(save=True)
+            for entry in entries.values():
+                if entry.get("name") == name.strip():
+                    return self._header_record(entry["id"])
+            return self._create(name, meta, entries)
 
     def list_chats(self) -> list[ChatSummary]:
         """Every readable chat, most recently updated first (a damaged chat file is left out with a warning)."""
-        with self._lock:
-            entries = self._index.refresh()
-        return [to_summary(e) for e in sorted(_readable(entries), key=newest_first)]
+        return [to_summary(e) for e in sorted(_readable(self._index.refresh()), key=newest_first)]
 
     def get_chat(self, chat: ChatRef) -> ChatRecord:
         """The chat with all its messages, oldest first."""
-        with self._lock, self._open(chat) as file:
+        with self._read(chat) as file:
             return file.record()
+
+    def chat_info(self, chat: ChatRef) -> ChatTail:
+        """The chat's header and message count, without its messages."""
+        return self.tail(chat, chars=0, at_least=0)
+
+    def tail(self, chat: ChatRef, *, chars: int, at_least: int = 1) -> ChatTail:
+        """The chat's header and its newest messages: at least `at_least` of them, and as many more as it takes for
+        their content to reach `chars` characters (or the whole chat). What a turn reads to build its context."""
+        with self._read(chat) as file:
+            return file.tail(chars, at_least)
+
+    def page(self, chat: ChatRef, *, before: int | None = None, limit: int = 50) -> ChatTail:
+        """Up to `limit` messages just before position `before` (None: the newest), for scrolling back."""
+        with self._read(chat) as file:
+            return file.page(before, limit)
 
     def rename_chat(self, chat: ChatRef, new_name: str) -> ChatRecord:
         """Give a chat a new name; raises `ChatNameTaken` if another chat has it."""
-        with self._lock:
-            entries = self._index.refresh()
+        with self._write():
+            entries = self._index.refresh(save=True)
             chat_id = self._resolve(chat, entries)
             name = check_name(new_name, _names(entries, but=chat_id))
             with self._open(chat_id) as file:
                 file.set_header(name=name)
-                return file.record()
+                record = file.record()
+            self._index.forget(chat_id)
+            self._note(kinds.CHAT_RENAMED, chat=chat_id, name=name)
+            return record
 
     def update_chat_meta(self, chat: ChatRef, **changes: Any) -> dict[str, Any]:
         """Change chat-level settings (system prompt, ...); a value of None removes the key. Returns the new `meta`."""
-        with self._lock, self._open(chat) as file:
-            meta = dict(file.header().get("meta") or {})
+        with self._write(), self._open(chat) as file:
+            header = file.header()
+            meta = dict(header["meta"])
             meta.update(changes)
             meta = {key: value for key, value in meta.items() if value is not None}
             file.set_header(meta=meta)
-            return meta
+        self._note(kinds.CHAT_UPDATED, chat=header["id"], name=header["name"])
+        return meta
 
     def delete_chat(self, chat: ChatRef) -> None:
         """Delete a chat and its messages."""
-        with self._lock:
-            path = self.layout.chat_path(self._resolve(chat))
+        with self._write():
+            chat_id = self._resolve(chat)
+            path = self.layout.chat_path(chat_id)
             path.unlink()
             fsync_dir(path.parent)
+            self._index.forget(chat_id)
+            self._note(kinds.CHAT_DELETED, chat=chat_id)
 
     def clear_chat(self, chat: ChatRef) -> int:
         """Remove every message of a chat, keeping the chat; returns how many were removed."""
-        with self._lock, self._open(chat) as file:
+        with self._write(), self._open(chat) as file:
             removed = file.clear()
             file.set_header(updated=now_iso())
-            return removed
+            header = file.header()
+        self._note(kinds.CHAT_CLEARED, chat=header["id"], name=header["name"])
+        return removed
 
     def import_chat(self, record: ChatRecord, *, name: str | None = None) -> ChatRecord:
         """Write a whole chat in one atomic write, keeping its timestamps; returns the stored record.
@@ -146,19 +172,19 @@ class HistoryStore:
         `record.name`) must be free: use `unique_name()` to pick one.
         """
         messages = [new_message(message, {"id": None})[0] for message in record.messages]
-        with self._lock:
-            chosen = check_name(record.name if name is None else name, _names(self._index.refresh()))
+        with self._write():
+            chosen = check_name(record.name if name is None else name, _names(self._index.refresh(save=True)))
             now = now_iso()
             created = record.created or now
             updated = record.updated or max([created, *(m.created for m in messages)])
             stored = ChatRecord(new_id(), chosen, created, updated, messages, dict(record.meta))
             self._write_new(stored)
+            self._note(kinds.CHAT_CREATED, chat=stored.id, name=stored.name)
         return stored
 
     def unique_name(self, base: str) -> str:
         """`base` if no chat has that name, else the first free of "base-2", "base-3", ..."""
-        with self._lock:
-            taken = _names(self._index.refresh())
+        taken = _names(self._index.refresh())
         base = base.strip() or _("chat")
         name, n = base, 2
         while name in taken:
@@ -176,21 +202,31 @@ class HistoryStore:
         `append_message(chat, role="user", content="Hi")` works too. A missing id or `created` is filled in.
         """
         record, id_given = new_message(message, fields)
-        with self._lock, self._open(chat) as file:
-            if id_given and file.has_message(record.id):
-                raise HistoryError(
-                    _("Chat already has a message with id {id}; leave the id out to get a new one.").format(
-                        id=record.id
-                    )
-                )
-            file.append(record)
-            file.set_header(updated=now_iso())
+        self._append(chat, [(record, id_given)], None)
         return record.id
 
-    def update_message(self, chat: ChatRef, message_id: str, **fields: Any) -> MessageRecord:
+    def append_messages(
+        self,
+        chat: ChatRef,
+        messages: Sequence[MessageRecord | Message | Mapping[str, Any]],
+        *,
+        wait: float | None = None,
+    ) -> list[str]:
+        """Add several messages at the end of a chat in one write, so they are stored all or none (a question and
+        its answer placeholder); returns their ids. Each is completed as `append_message` completes one.
+
+        `wait`: seconds to wait for a history another process holds (None: the store's lock timeout).
+        """
+        records = [new_message(message, {}) for message in messages]
+        self._append(chat, records, wait)
+        return [record.id for record, _given in records]
+
+    def update_message(
+        self, chat: ChatRef, message_id: str, *, wait: float | None = None, **fields: Any
+    ) -> MessageRecord:
         """Change fields of a stored message (content as a streamed answer grows, then status, usage, ...).
 
-        Returns the updated record.
+        Returns the updated record. `wait`: seconds to wait for a busy history (None: the store's lock timeout).
         """
         unknown = set(fields) - (MESSAGE_FIELDS - {"id"})
         if unknown:
@@ -198,31 +234,35 @@ class HistoryStore:
         changes = jsonable(fields)
         if "role" in changes and changes["role"] not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, not {changes['role']!r}")
-        with self._lock, self._open(chat) as file:
+        json.dumps(changes)  # a value that cannot be stored fails here, with nothing written
+        with self._write(wait), self._open(chat) as file:
             updated = file.update(message_id, changes)
+            header = file.header()
             if updated is None:
                 raise HistoryError(
                     _("Chat {chat} has no message {id}; it may have been cleared or deleted.").format(
-                        chat=file.header().get("name"), id=message_id
+                        chat=header["name"], id=message_id
                     )
                 )
             file.set_header(updated=now_iso())
-            return updated
+        self._note(kinds.MESSAGE_UPDATED, chat=header["id"], name=header["name"], message=message_id)
+        return updated
 
     def search(self, text: str, *, limit: int | None = None) -> list[SearchHit]:
         """Messages whose content contains `text` (ignoring case), newest chats first, oldest message first."""
         needle = text.casefold()
         hits: list[SearchHit] = []
-        with self._lock:
-            entries = sorted(_readable(self._index.refresh()), key=newest_first)
-            for entry in entries:
-                with self._open(entry["id"]) as file:
+        for entry in sorted(_readable(self._index.refresh()), key=newest_first):
+            try:
+                with self._read(entry["id"]) as file:
                     messages = file.messages()
-                for message in messages:
-                    if needle in message.content.casefold():
-                        hits.append(SearchHit(entry["id"], entry["name"], message))
-                        if limit is not None and len(hits) >= limit:
-                            return hits
+            except ChatNotFound:
+                continue  # deleted since the listing
+            for message in messages:
+                if needle in message.content.casefold():
+                    hits.append(SearchHit(entry["id"], entry["name"], message))
+                    if limit is not None and len(hits) >= limit:
+                        return hits
         return hits
 
     def find_cached(self, cache_key: str) -> MessageRecord | None:
@@ -230,15 +270,17 @@ class HistoryStore:
 
         The index keeps each chat's cache keys, so only a chat that has the key is opened.
         """
-        with self._lock:
-            entries = sorted(_readable(self._index.refresh()), key=newest_first)
-            for entry in entries:
-                if cache_key not in entry.get("cache", ()):
-                    continue
-                with self._open(entry["id"]) as file:
-                    for message in reversed(file.messages()):
-                        if message.cache_key == cache_key and message.status == STATUS_COMPLETE:
-                            return message
+        for entry in sorted(_readable(self._index.refresh()), key=newest_first):
+            if cache_key not in entry.get("cache", ()):
+                continue
+            try:
+                with self._read(entry["id"]) as file:
+                    messages = file.messages()
+            except ChatNotFound:
+                continue
+            for message in reversed(messages):
+                if message.cache_key == cache_key and message.status == STATUS_COMPLETE:
+                    return message
         return None
 
     def usage_totals(self) -> list[UsageTotal]:
@@ -246,10 +288,8 @@ class HistoryStore:
 
         Served from the index, so it reads only the chats changed since the last call.
         """
-        with self._lock:
-            entries = self._index.refresh()
         totals: dict[tuple[str, str | None, str | None], list[int]] = {}
-        for entry in _readable(entries):
+        for entry in _readable(self._index.refresh()):
             for day, provider, model, *counts in entry["usage"]:
                 sums = totals.setdefault((day, provider, model), [0, 0, 0, 0])
                 for i, count in enumerate(counts):
@@ -259,43 +299,103 @@ class HistoryStore:
 
     def problems(self) -> list[CorruptHistoryError]:
         """Every damaged file in the history (for `mmchat doctor`); empty when all is well."""
-        found = []
-        with self._lock:
-            for entry in self._index.refresh().values():
-                if entry.get("damaged"):
-                    found.append(CorruptHistoryError(entry["damaged"], path=str(self.layout.chat_path(entry["id"]))))
-            try:
-                self.get_settings()
-            except CorruptHistoryError as err:
-                found.append(err)
+        found = [
+            CorruptHistoryError(entry["damaged"], path=str(self.layout.chat_path(entry["id"])))
+            for entry in self._index.refresh().values()
+            if entry.get("damaged")
+        ]
+        try:
+            self.get_settings()
+        except CorruptHistoryError as err:
+            found.append(err)
         return found
+
+    # --- change feed -------------------------------------------------------------------------------------------
+
+    def change_seq(self) -> int:
+        """A number that grows with every change to the history, from any process (one `stat()`: poll it)."""
+        return self._journal.seq()
+
+    def changes(self, since: int) -> Changes:
+        """The changes made after `since` (a `change_seq()` or `Changes.seq` from before), oldest first."""
+        return self._journal.read(since)
 
     # --- settings ----------------------------------------------------------------------------------------------
 
     def get_settings(self) -> dict[str, Any]:
         """The persisted settings (default provider and model, generation params per provider, language, ...)."""
-        with self._lock:
-            return {row["key"]: row["value"] for row in self._settings_table().all()}
+        data = read_json(self.layout.settings)
+        if data is None:
+            return {}
+        check_schema(self.layout.settings, data, SCHEMA_VERSION)
+        rows = data.get("settings", {})
+        return {row["key"]: row["value"] for row in rows.values() if isinstance(row, dict) and "key" in row}
 
     def update_settings(self, **changes: Any) -> dict[str, Any]:
         """Change settings in one atomic write; a value of None removes the key. Returns the new settings."""
         json.dumps(changes)  # a value that cannot be stored fails here, with nothing written
-        with self._lock:
-            table = self._settings_table()
+        with self._write():
+            db = TinyDB(self.layout.settings, storage=AtomicJSONStorage, schema=SCHEMA_VERSION, create=True)
+            table = db.table("settings", cache_size=0)
             setting = Query()
-            with table.storage.batch():
+            storage: AtomicJSONStorage = db.storage  # type: ignore[assignment]  # TinyDB types it as its base class
+            with storage.batch():
                 for key, value in changes.items():
                     if value is None:
                         table.remove(setting.key == key)
                     else:
                         table.upsert({"key": key, "value": value}, setting.key == key)
-                return {row["key"]: row["value"] for row in table.all()}
+                settings = {row["key"]: row["value"] for row in table.all()}
+            self._note(kinds.SETTINGS_CHANGED)
+            return settings
 
     # --- internals ---------------------------------------------------------------------------------------------
 
-    def _settings_table(self) -> Any:
-        db = TinyDB(self.layout.settings, storage=AtomicJSONStorage, schema=SCHEMA_VERSION, create=True)
-        return db.table("settings", cache_size=0)
+    @contextmanager
+    def _write(self, wait: float | None = None) -> Iterator[None]:
+        """Hold the lock for a write; the first one also creates the folder, migrates and tidies up."""
+        if not self._ready:
+            make_dir(self.root)  # before the lock, whose library would create a missing folder with its own mode
+        with self._lock.hold(self.lock_timeout if wait is None else wait):
+            if not self._ready:
+                self.migrations_applied = migrate(self.layout)
+                remove_temp_files(self.root)
+                remove_temp_files(self.layout.chats)
+                self._index.check()
+                self._ready = True
+            yield
+
+    def _note(self, kind: str, **fields: Any) -> None:
+        self._journal.append(kind, **fields)
+
+    def _create(self, name: str | None, meta: dict[str, Any], entries: dict[str, Entry]) -> ChatRecord:
+        taken = _names(entries)
+        name = default_name(taken) if name is None else check_name(name, taken)
+        now = now_iso()
+        record = ChatRecord(id=new_id(), name=name, created=now, updated=now, meta=dict(meta))
+        self._write_new(record)
+        self._note(kinds.CHAT_CREATED, chat=record.id, name=name)
+        return record
+
+    def _append(self, chat: ChatRef, messages: list[tuple[MessageRecord, bool]], wait: float | None) -> None:
+        with self._write(wait), self._open(chat) as file:
+            for record, id_given in messages:
+                if id_given and file.has_message(record.id):
+                    raise HistoryError(
+                        _("Chat already has a message with id {id}; leave the id out to get a new one.").format(
+                            id=record.id
+                        )
+                    )
+            file.append([record for record, _given in messages])
+            file.set_header(updated=now_iso())
+            header = file.header()
+        for record, _given in messages:
+            self._note(kinds.MESSAGE_ADDED, chat=header["id"], name=header["name"], message=record.id)
+
+    def _header_record(self, chat: ChatRef) -> ChatRecord:
+        with self._read(chat) as file:
+            info = file.header()
+        return ChatRecord(info["id"], info["name"], info["created"], info["updated"], [], info["meta"])
 
     def _write_new(self, record: ChatRecord) -> None:
         with ChatFile(self.layout.chat_path(record.id), create=True).transaction() as file:
@@ -303,10 +403,10 @@ class HistoryStore:
 
     def _direct_id(self, chat: ChatRef) -> str | None:
         """The id when `chat` is a record or the id of an existing chat; None when it must be a name."""
-        if isinstance(chat, ChatRecord):
+        if isinstance(chat, (ChatRecord, ChatSummary)):  # a record, or a row of list_chats()
             return chat.id
         if not isinstance(chat, str):
-            raise TypeError(f"a chat is a ChatRecord, an id or a name, not {type(chat).__name__}")
+            raise TypeError(f"a chat is a ChatRecord, a ChatSummary, an id or a name, not {type(chat).__name__}")
         return chat if is_id(chat) and self.layout.chat_path(chat).exists() else None
 
     def _resolve(self, chat: ChatRef, entries: dict[str, Entry] | None = None) -> str:
@@ -323,6 +423,12 @@ class HistoryStore:
     @contextmanager
     def _open(self, chat: ChatRef) -> Iterator[ChatFile]:
         """The chat's file, read once and written once (if changed) when the block ends; under the lock."""
+        with self._read(chat) as file:
+            yield file
+
+    @contextmanager
+    def _read(self, chat: ChatRef) -> Iterator[ChatFile]:
+        """The chat's file, read once; written at the end of the block only if a writer changed it."""
         for chat_id, expected_name in self._candidates(chat):
             file = ChatFile(self.layout.chat_path(chat_id))
             with file.transaction():
@@ -354,7 +460,7 @@ class HistoryStore:
         yield self._resolve(chat), None
 
     def _not_found(self, chat: ChatRef) -> ChatNotFound:
-        if isinstance(chat, ChatRecord):
+        if isinstance(chat, (ChatRecord, ChatSummary)):
             chat = chat.name
         return ChatNotFound(
             _(

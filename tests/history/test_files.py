@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -207,3 +208,38 @@ def test_a_chat_deleted_elsewhere_is_not_found(store):
     with pytest.raises(ChatNotFound):
         store.append_message(chat, role="user", content="x")
     assert store.list_chats() == []
+
+
+WRONG_TYPES = {
+    "usage": ("lots", "field 'usage' should be a mapping, not 'lots'"),
+    "content": (42, "field 'content' should be text, not 42"),
+    "role": ("robot", "field 'role' should be one of system, user, assistant, not 'robot'"),
+    "params": ([1], "field 'params' should be a mapping, not [1]"),
+}
+
+
+@pytest.mark.parametrize("field", WRONG_TYPES)
+def test_a_wrong_typed_field_damages_only_its_chat_named_once(store, field):
+    """Regression (#15 item 8): `usage: "lots"` in one message broke every listing; `content: 42` that chat."""
+    value, says = WRONG_TYPES[field]
+    bad, good = store.create_chat("hand-edited"), store.create_chat("fine")
+    store.append_message(good, role="user", content="kept", usage={"prompt_tokens": 1, "total_tokens": 1})
+    store.append_message(bad, role="user", content="q")
+    store.append_message(bad, role="assistant", content="a")
+    path = store.root / "chats" / f"{bad.id}.json"
+    data = json.loads(path.read_text())
+    data["messages"]["2"][field] = value
+    path.write_text(json.dumps(data))
+
+    reader = HistoryStore(store.root)
+    with pytest.warns(RuntimeWarning) as caught:
+        assert [r.name for r in reader.list_chats()] == ["fine"]
+        assert [h.chat_name for h in reader.search("kept")] == ["fine"]
+        assert [t.total_tokens for t in reader.usage_totals()] == [1]
+    (message,) = {str(w.message) for w in caught}  # the same one line each time: the warning shows once
+    assert "'hand-edited', message 2: " + says in message and str(path) in message and "\n" not in message
+    assert "move it away or restore it from a backup" in message
+    with pytest.raises(CorruptHistoryError, match="message 2: " + re.escape(says)):
+        reader.get_chat("hand-edited")
+    assert [p.path for p in reader.problems()] == [str(path)]
+    assert reader.get_chat("fine").messages[0].content == "kept"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -291,3 +292,79 @@ def test_a_name_follows_renames_made_by_another_kernel(store):
     store.append_message("y", role="user", content="to y")
     assert [m.content for m in other.get_chat(first).messages] == ["to y"]
     assert [m.content for m in other.get_chat(second).messages] == ["to x"]
+
+
+def test_tail_reads_back_to_the_characters_asked_for(store):
+    chat = store.create_chat("long", system="s")
+    ids = [store.append_message(chat, role="user", content="x" * 10) for _ in range(20)]
+    tail = store.tail("long", chars=25)
+    assert [m.id for m in tail.messages] == ids[-3:] and (tail.first, tail.total) == (17, 20)
+    assert (tail.name, tail.meta) == ("long", {"system": "s"})
+    assert [m.id for m in store.tail(chat, chars=0).messages] == ids[-1:]
+    assert store.tail(chat, chars=10**9).first == 0 and len(store.tail(chat, chars=10**9).messages) == 20
+    info = store.chat_info(chat.id)
+    assert (info.messages, info.total, info.first) == ([], 20, 20)
+    empty = store.tail(store.create_chat("empty"), chars=100)
+    assert (empty.messages, empty.first, empty.total) == ([], 0, 0)
+
+
+def test_pages_walk_back_to_the_first_message(store):
+    chat = store.create_chat()
+    ids = [store.append_message(chat, role="user", content=str(n)) for n in range(23)]
+    seen, before = [], None
+    while True:
+        page = store.page(chat, before=before, limit=10)
+        seen[:0] = [m.id for m in page.messages]
+        if page.first == 0:
+            break
+        before = page.first
+    assert seen == ids
+    assert store.page(chat, before=5, limit=10).first == 0 and len(store.page(chat, before=5).messages) == 5
+
+
+def test_append_messages_saves_question_and_answer_in_one_write(store, monkeypatch):
+    chat = store.create_chat()
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (replaced.append(b), real_replace(a, b)))
+    question, answer = store.append_messages(
+        chat, [{"role": "user", "content": "q"}, {"role": "assistant", "content": "", "status": STATUS_INTERRUPTED}]
+    )
+    monkeypatch.undo()
+    assert len(replaced) == 1
+    assert [c.message for c in store.changes(0).events if c.kind == "message_added"] == [question, answer]
+    assert [(m.id, m.role, m.status) for m in store.get_chat(chat).messages] == [
+        (question, "user", STATUS_COMPLETE),
+        (answer, "assistant", STATUS_INTERRUPTED),
+    ]
+
+
+CREATOR = """
+import sys
+from mmchat_jupyter.session import ChatSession
+session = ChatSession()
+print("ready", flush=True)
+sys.stdin.readline()
+print(" ".join(session.use_chat(f"shared-{n}").id for n in range(15)), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_processes_getting_or_creating_the_same_new_chats_agree(store):
+    """Regression (#15 item 10): get-then-create was two lock holds, so a racing process got "already exists"."""
+    import subprocess
+    import sys
+
+    workers = [
+        subprocess.Popen([sys.executable, "-c", CREATOR], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    for worker in workers:
+        assert worker.stdout.readline().strip() == "ready"
+    for worker in workers:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    results = [worker.communicate(timeout=120)[0].split() for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers)
+    assert all(result == results[0] for result in results) and len(set(results[0])) == 15
+    assert sorted(r.name for r in store.list_chats()) == sorted(f"shared-{n}" for n in range(15))
