@@ -8,12 +8,12 @@ repository, where it checks:
   * every file git tracks under mmchat_jupyter/ was installed (so a static asset, catalog or data file that a
     stream adds is checked without anyone updating a list here), py.typed included, and every file pyproject.toml
     maps into the environment (hatch's wheel `shared-data`);
-  * the Jupyter Server extension is enabled and loads (`jupyter server extension list`, with the `server` extra);
   * `%load_ext mmchat_jupyter` in a real IPython shell, then a `%%chat` answer rendered to sanitized HTML;
   * `ChatPanel()`: each static file the class declares (`_esm`, `_css`) is a file of the installed package and
-    is what the widget sends to the front end (anywidget silently sends the path itself when the file is absent);
-  * `mmchat --help` speaks Russian (MMCHAT_LANG=ru) through the installed console script, and every shipped
-    catalog loads.
+    is what the widget sends to the front end;
+  * `mmchat --help` speaks Russian (MMCHAT_LANG=ru) through the installed console script, and the catalog of
+    every language `i18n.SUPPORTED` offers loads;
+  * the Jupyter Server extension is enabled and loads (`jupyter server extension list`, with the `server` extra).
 Prints one line per check; exits 1 with the reason on the first failure.
 """
 
@@ -177,11 +177,11 @@ def check_panel(package_dir: Path) -> None:
 def check_russian() -> None:
     import gettext
 
-    from mmchat_jupyter import i18n_tools
+    from mmchat_jupyter import i18n
 
-    languages = [path.name for path in i18n_tools.LOCALE_DIR.iterdir() if (path / "LC_MESSAGES").is_dir()]
+    languages = [lang for lang in i18n.SUPPORTED if lang != "en"]  # what the package offers; English is the source
     for lang in languages:
-        mo = i18n_tools.mo_path(lang)
+        mo = i18n.LOCALE_DIR / lang / "LC_MESSAGES" / f"{i18n.DOMAIN}.mo"
         if not mo.is_file():
             fail(f"the {lang} catalog {mo.name} is not in the wheel")
         with mo.open("rb") as handle:

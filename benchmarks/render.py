@@ -2,7 +2,7 @@
 
 Simulates an answer arriving at a fixed rate (200 chunks/s of 5 characters; simulated time, no sleeping) into a
 StreamingRenderer, with Throttle(0.1) deciding when a display update is rendered, as the magic and the widget do.
-Prints, per DESIGN.md's contract note on the render benchmark:
+Prints (the targets are in docs/architecture.md, "Rendering and the notebook display"):
 
   * render CPU per update around 1 KB, 10 KB and 100 KB of answer (target: 100 KB within 2x of 1 KB);
   * total render CPU as a fraction of the simulated streaming time (target: <= 10 %);

@@ -23,7 +23,7 @@ from .render import StreamingRenderer
 if TYPE_CHECKING:
     from .types import Completion
 
-#: At most one delta per this many seconds (DESIGN.md: about 10 updates/s, hard cap 20); the first goes at once.
+#: At most one delta per this many seconds (docs/architecture.md: about 10 updates/s, cap 20); the first goes at once.
 DELTA_INTERVAL = 0.1
 
 

@@ -1,4 +1,4 @@
-"""The nh3 allow-list every HTML fragment we emit goes through (model output is untrusted, see DESIGN.md "Security").
+"""The nh3 allow-list every HTML fragment we emit goes through (model output is untrusted: docs/architecture.md).
 
 Policy, in brief:
   * elements: headings, p, br, hr, em, strong, del, code, pre, blockquote, lists, tables, a, and span/div that

@@ -1,7 +1,8 @@
 """Rate limiting for streaming displays, kept apart from render.py so faces can import it without Markdown.
 
 Jupyter Server drops IOPub traffic above 1000 messages/s and every display update resends the whole answer, so the
-magic and the widget show at most one update per `interval` (see DESIGN.md, "Streaming is throttled everywhere").
+magic and the widget show at most one update per `interval` (docs/architecture.md, "Rendering and the notebook
+display").
 """
 
 from __future__ import annotations

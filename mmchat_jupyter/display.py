@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MIN_INTERVAL", "AnswerView", "show_answer", "show_markdown"]
 
-#: DESIGN.md's hard cap: never more than 20 display updates a second, whatever the configuration says.
+#: The hard cap (docs/architecture.md): never more than 20 display updates a second, whatever the configuration says.
 MIN_INTERVAL = 0.05
 
 _CSS = """
