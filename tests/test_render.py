@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from mmchat_jupyter.render import Throttle, pygments_css, render_markdown
+from mmchat_jupyter.render import Throttle, pygments_css, render_blocks, render_markdown, wrap_html
 
 PYTHON_ANSWER = """Here is the function:
 
@@ -18,17 +18,23 @@ def greet(name: str) -> str:
 """
 
 
-def test_output_is_one_wrapper_div():
-    html = render_markdown("Hello")
-    assert html == '<div class="mmchat-md"><p>Hello</p></div>'
+WRAP = '<div class="mmchat-md mathjax_ignore">'
 
 
-def test_python_code_is_highlighted_with_classes():
+def test_output_is_one_wrapper_div_around_the_blocks():
+    assert render_markdown("Hello") == WRAP + "<p>Hello</p>\n</div>"
+    text = "# T\n\nPara\n\n- a\n- b\n"
+    assert render_blocks(text) == ["<h1>T</h1>\n", "<p>Para</p>\n", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n"]
+    assert render_markdown(text) == wrap_html("".join(render_blocks(text)))
+
+
+def test_python_code_is_highlighted_with_classes_in_a_box_that_survives_host_css():
     html = render_markdown(PYTHON_ANSWER)
-    assert '<div class="highlight"><pre><code class="language-python">' in html
+    assert ('<div class="highlight" style="background:rgba(127,127,127,.1);border:1px solid rgba(127,127,127,.25);'
+            'border-radius:6px;margin:0 0 1em;overflow-x:auto"><pre style="margin:0;padding:.6em .8em;'
+            'background:transparent;line-height:1.45"><code class="language-python">') in html
     assert '<span class="k">def</span>' in html
     assert '<span class="nf">greet</span>' in html
-    assert "style=" not in html
 
 
 def test_code_language_alias_and_tilde_fences():
@@ -41,26 +47,28 @@ def test_unknown_or_missing_language_is_plain_escaped_code(fence):
     html = render_markdown(f"{fence}\nimport os\nif a < b: pass\n```")
     assert "<span" not in html  # no guessing: plain text
     assert "import os\nif a &lt; b: pass" in html
-    assert '<div class="highlight"><pre><code class="language-' in html
+    assert '<code class="language-' in html
 
 
 def test_indented_code_block_is_plain_code():
     html = render_markdown("Text:\n\n    x = <1>\n")
-    assert "<pre><code" in html and "x = &lt;1&gt;" in html
+    assert "<code class=\"language-text\">x = &lt;1&gt;\n</code></pre>" in html
 
 
-def test_tables_render_with_align_attributes():
-    html = render_markdown("| Name | Qty |\n|:-----|----:|\n| яблоко | 3 |\n")
-    assert "<table>" in html and "<thead>" in html and "<tbody>" in html
-    assert '<th align="left">Name</th>' in html
-    assert '<td align="right">3</td>' in html
+def test_tables_align_cells_with_inline_styles_that_beat_jupyterlab_css():
+    html = render_markdown("| Name | Qty | Note |\n|:-----|----:|---|\n| яблоко | 3 | x |\n")
+    assert '<table style="margin:0 0 1em;table-layout:auto;border-collapse:collapse">' in html
+    assert "<thead>" in html and "<tbody>" in html
+    assert '<th style="text-align:left">Name</th>' in html
+    assert '<td style="text-align:right">3</td>' in html
+    assert '<td style="text-align:left">x</td>' in html  # unaligned reads left to right (JupyterLab: right)
 
 
 def test_lists_render():
     html = render_markdown("- one\n- two\n\n1. first\n2. second\n\n    more\n")
     assert "<ul>\n<li>one</li>\n<li>two</li>\n</ul>" in html
-    assert "<ol>\n<li>first</li>\n<li>\n<p>second</p>\n<p>more</p>\n</li>\n</ol>" in html
-    assert '<ol start="3">' in render_markdown("3. third\n4. fourth")  # sane_lists keeps the start number
+    assert "<ol>\n<li>\n<p>first</p>\n</li>\n<li>\n<p>second</p>\n<p>more</p>\n</li>\n</ol>" in html
+    assert '<ol start="3">' in render_markdown("3. third\n4. fourth")
 
 
 def test_headings_and_inline_formatting():
@@ -72,11 +80,11 @@ def test_headings_and_inline_formatting():
 
 def test_cyrillic_round_trips():
     text = "Привет, мир! Ёлка, щука, ъ — «кавычки»."
-    assert render_markdown(text) == f'<div class="mmchat-md"><p>{text}</p></div>'
+    assert render_markdown(text) == f"{WRAP}<p>{text}</p>\n</div>"
 
 
 def test_no_nl2br_single_newline_stays_in_the_paragraph():
-    assert render_markdown("one\ntwo") == '<div class="mmchat-md"><p>one\ntwo</p></div>'
+    assert render_markdown("one\ntwo") == f"{WRAP}<p>one\ntwo</p>\n</div>"
     assert "<br>" in render_markdown("one  \ntwo")  # Markdown's own hard break still works
 
 
@@ -104,12 +112,12 @@ def test_images_become_links():
 
 
 def test_raw_html_is_text():
-    expected = '<div class="mmchat-md"><p>1 &lt; 2 and &lt;b&gt;x&lt;/b&gt;</p></div>'
+    expected = f"{WRAP}<p>1 &lt; 2 and &lt;b&gt;x&lt;/b&gt;</p>\n</div>"
     assert render_markdown("1 < 2 and <b>x</b>") == expected
 
 
 def test_entities_still_work():
-    assert render_markdown("&copy; &amp;") == '<div class="mmchat-md"><p>© &amp;</p></div>'
+    assert render_markdown("&copy; &amp;") == f"{WRAP}<p>© &amp;</p>\n</div>"
 
 
 def test_pygments_css_is_scoped_for_light_and_dark():
@@ -162,7 +170,7 @@ def test_throttle_rejects_negative_interval():
 
 @pytest.mark.parametrize("module", ["mmchat_jupyter", "mmchat_jupyter._throttle"])
 def test_renderer_is_not_imported_with_the_package_or_the_throttle(module):
-    heavy = "{'mmchat_jupyter.render', 'markdown', 'nh3'}"
+    heavy = "{'mmchat_jupyter.render', 'markdown_it', 'nh3'}"
     code = f"import sys, {module}; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

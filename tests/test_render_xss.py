@@ -24,15 +24,37 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
         "ul", "li", "table", "thead", "tbody", "tr",
     )},
     "a": {"href", "title", "rel", "target"},
-    "ol": {"start"},
-    "th": {"align"},
-    "td": {"align"},
+    "ol": {"start", "class"},
+    "ul": {"class"},
+    "p": {"class"},
+    "li": {"class"},
+    "table": {"class", "style"},
+    "blockquote": {"class"},
+    "th": {"style"},
+    "td": {"style"},
     "code": {"class"},
     "span": {"class"},
-    "div": {"class"},
+    "div": {"class", "style"},
+    "pre": {"style"},
+    "input": {"class", "type", "disabled", "checked"},
 }
 PYGMENTS_CLASSES = {name for name in STANDARD_TYPES.values() if name}
-ALLOWED_CLASSES = {"span": PYGMENTS_CLASSES, "div": {"mmchat-md", "highlight"}}
+MATH = {"mmchat-math", "mmchat-display", "mathjax_process"}
+PIECES = {"mmchat-cut", "mmchat-cont"}
+ALLOWED_CLASSES = {
+    "span": PYGMENTS_CLASSES | MATH, "div": {"mmchat-md", "mathjax_ignore", "highlight"} | MATH | PIECES,
+    **{tag: PIECES for tag in ("p", "table", "blockquote")}, "ul": PIECES | {"contains-task-list"},
+    "ol": PIECES | {"contains-task-list"}, "li": {"task-list-item"}, "input": {"task-list-item-checkbox"},
+}
+# Inline styles: only these exact strings (the code box and the table layout that must survive host CSS).
+ALLOWED_STYLES = {
+    "div": {"background:rgba(127,127,127,.1);border:1px solid rgba(127,127,127,.25);border-radius:6px;"
+            "margin:0 0 1em;overflow-x:auto"},
+    "pre": {"margin:0;padding:.6em .8em;background:transparent;line-height:1.45"},
+    "table": {"margin:0 0 1em;table-layout:auto;border-collapse:collapse"},
+    "th": {"text-align:left", "text-align:center", "text-align:right"},
+    "td": {"text-align:left", "text-align:center", "text-align:right"},
+}
 LINK_SCHEMES = {"http", "https", "mailto"}
 
 
@@ -51,8 +73,10 @@ class AllowListChecker(HTMLParser):
         for name, value in attrs:
             if name not in ALLOWED_ATTRIBUTES[tag]:
                 self.problems.append(f"attribute {name!r} on <{tag}>")
-            elif value is None:
+            elif value is None and name not in ("disabled", "checked"):
                 self.problems.append(f"valueless {name!r} on <{tag}>")
+            elif value is None:
+                continue
             else:
                 self._check_value(tag, name, value)
 
@@ -72,8 +96,12 @@ class AllowListChecker(HTMLParser):
                 ok = allowed is not None and set(classes) <= allowed
             if not ok:
                 self.problems.append(f"class {value!r} on <{tag}>")
-        elif name == "align" and value not in {"left", "center", "right"}:
-            self.problems.append(f"align {value!r}")
+        elif name == "style" and value not in ALLOWED_STYLES.get(tag, ()):
+            self.problems.append(f"style {value!r} on <{tag}>")
+        elif name == "type" and value != "checkbox":
+            self.problems.append(f"input type {value!r}")
+        elif name in ("disabled", "checked") and value:
+            self.problems.append(f"{name} {value!r}")
         elif name == "start" and not value.isdigit():
             self.problems.append(f"start {value!r}")
         elif name == "target" and value != "_blank":
@@ -197,6 +225,22 @@ PAYLOADS = [
     '<div style="width: expression(alert(1))">x</div>',
     '<p style="background:url(javascript:alert(1))">x</p>',
     "<!-- <script>alert(1)</script> -->",
+    # math: formulas are kept as text, never as markup
+    "$<img src=x onerror=alert(1)>$",
+    "$$<script>alert(1)</script>$$",
+    "\\(</span><script>alert(1)</script>\\)",
+    "\\[</div><img src=x onerror=alert(1)>\\]",
+    "$$\n</div><svg onload=alert(1)>\n$$",
+    "\\begin{align}</span><script>alert(1)</script>\\end{align}",
+    "$x$<script>alert(1)</script>$y$",
+    "| $a<b$ | $<img src=x onerror=alert(1)>$ |\n|---|---|\n| 1 | 2 |",
+    # autolinks of bare URLs
+    "javascript:alert(1)",
+    "www.javascript:alert(1)",
+    "http://ok.example/<script>alert(1)</script>",
+    "see https://ok.example/\"onmouseover=\"alert(1) now",
+    "mail me@evil.example?<img src=x onerror=alert(1)>",
+    "- [x] <img src=x onerror=alert(1)>",
 ]
 
 
@@ -213,7 +257,9 @@ def test_render_markdown_output_is_inert(payload):
 def test_streaming_one_char_chunks_every_update_is_inert(payload):
     renderer = StreamingRenderer()
     for char in payload:
-        assert_inert(renderer.feed(char))
+        renderer.append(char)
+        for block in renderer.update().blocks:
+            assert_inert(block)
     assert_inert(renderer.finish())
 
 
@@ -231,27 +277,33 @@ def test_streaming_all_payloads_in_one_answer_is_inert(size):
 
 @pytest.mark.parametrize("opening", ["```html", "~~~{ .js onclick=alert(1) }", "```nosuchlang", "````"])
 def test_long_open_fence_streamed_is_inert(opening):
-    # past about 1000 characters an open fence is highlighted piece by piece: each piece must be as inert
+    # past PIECE_LIMIT characters an open fence streams in pieces: each piece must be as inert
     body = "</code></pre></div><script>alert(1)</script>\n<img src=x onerror=alert(1)>\n\n" * 60
     text = "Intro <b>x</b>\n" + opening + "\n" + body
     renderer = StreamingRenderer()
     for start in range(0, len(text), 97):
-        assert_inert(renderer.feed(text[start:start + 97]))
-    assert body.strip("\n") in visible_text(renderer.html)
+        renderer.append(text[start:start + 97])
+        for block in renderer.update().blocks:
+            assert_inert(block)
+    # streamed in pieces (one code box each): the code is all there, in order
+    assert body.replace("\n", "") in visible_text(renderer.html).replace("\n", "")
     assert "Intro <b>x</b>" in visible_text(renderer.html)
 
 
 def test_script_split_across_chunks():
     renderer = StreamingRenderer()
     for chunk in ["Hi <scr", "ipt>alert(1)</sc", "ript> and <img sr", "c=x onerr", "or=alert(1)>"]:
-        assert_inert(renderer.feed(chunk))
+        renderer.append(chunk)
+        assert_inert(renderer.html)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in renderer.finish()
 
 
 def test_replace_with_hostile_text_is_inert():
     renderer = StreamingRenderer()
-    renderer.feed("Safe text\n\nmore safe text\n\n")
-    assert_inert(renderer.replace("Safe text\n\n<script>alert(1)</script> [x](javascript:alert(1))"))
+    renderer.append("Safe text\n\nmore safe text\n\n")
+    _ = renderer.update()
+    renderer.replace("Safe text\n\n<script>alert(1)</script> [x](javascript:alert(1))")
+    assert_inert(renderer.html)
 
 
 def test_raw_html_stays_visible_as_text():
@@ -272,20 +324,23 @@ def test_html_in_code_fence_is_shown_highlighted_not_executed():
 def test_dangerous_links_keep_their_text_but_lose_the_url():
     html = render_markdown("[click me](javascript:alert(1)) and [ok](https://ok.example/)")
     assert_inert(html)
-    assert ">click me</a>" in html and "javascript" not in html
+    assert 'href="javascript' not in html and "click me" in visible_text(html)  # the parser refuses the link
     assert 'href="https://ok.example/"' in html
 
 
 @pytest.mark.parametrize("options", ["tabsize=abc", "stripnl=maybe", "linenos=table noclasses=true",
                                      "use_pygments=false"])
 def test_fence_options_cannot_reach_pygments(options):
-    # upstream, bad values make the whole render raise; good ones change the markup
-    html = render_markdown(f"```{{ .python {options} }}\nx = 1\n```")
+    # the info string names the language; nothing else in it reaches Pygments or our markup
+    html = render_markdown(f"```python {options}\nx = 1\n```")
     assert '<code class="language-python"><span class="n">x</span>' in html and "<table" not in html
 
 
 def test_checker_catches_what_it_should():
     assert problems('<div class="mmchat-md"><p>ok</p></div>') == []
+    assert problems('<td style="text-align:left">x</td>') == []
+    assert problems('<td style="text-align:left;background:url(x)">x</td>')
+    assert problems('<input type="text">')
     assert problems("<script>x</script>")
     assert problems('<a href="javascript:x">x</a>')
     assert problems('<a href="/relative">x</a>')
@@ -297,9 +352,23 @@ def test_checker_catches_what_it_should():
 
 
 MARKUP_TEXT = st.lists(
-    st.sampled_from([*"<>&\"'`*_[]()!#:;=/\\ \n\t-.{}~|x1я\u2028", "script", "onerror", "javascript:", "```", "<img"]),
+    st.sampled_from([*"<>&\"'`*_[]()!#:;=/\\ \n\t-.{}~|x1я\u2028", "script", "onerror", "javascript:", "```", "<img",
+                     "$", "$$", "\\(", "\\]", "www.", "https://", "\\begin{align}", "\\end{align}"]),
     max_size=80,
 ).map("".join)
+
+
+def test_math_is_text_in_a_math_element():
+    html = render_markdown("$<img src=x onerror=alert(1)>$ and \\(</span><script>alert(1)</script>\\)")
+    assert_inert(html)
+    assert '<span class="mmchat-math mathjax_process">$&lt;img src=x onerror=alert(1)&gt;$</span>' in html
+    assert "\\(&lt;/span&gt;&lt;script&gt;alert(1)&lt;/script&gt;\\)</span>" in html
+
+
+def test_bare_javascript_urls_are_not_linked():
+    html = render_markdown("javascript:alert(1) www.example.com/x https://ok.example/a")
+    assert_inert(html)
+    assert html.count("<a ") == 2 and 'href="javascript' not in html
 
 
 @settings(max_examples=300, deadline=None)

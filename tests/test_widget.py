@@ -68,7 +68,7 @@ def test_send_streams_deltas_then_done_and_keeps_the_answer_in_traits():
     assert done == [{"type": "done", "turn": 1, "seq": len(deltas) + 1, "status": "complete"}]
     answer = rec.panel.messages[-1]
     assert answer["role"] == "assistant" and answer["status"] == "complete" and answer["badge"] == ""
-    assert "Hello there" in answer["text"] and answer["html"].startswith('<div class="mmchat-md">')
+    assert "Hello there" in answer["text"] and answer["html"].startswith('<div class="mmchat-md ')
     assert "echo" in answer["meta"]
     assert rec.panel.pending == {} and rec.panel.error == ""
     assert fold(deltas)[0] in answer["html"]  # throttled: the last delta may be older than the final answer
