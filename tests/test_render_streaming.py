@@ -9,8 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmchat_jupyter.render import PIECE_LIMIT, BlockUpdate, StreamingRenderer, render_blocks, render_markdown
-from mmchat_jupyter.render import _streaming
+from mmchat_jupyter.render import (
+    PIECE_LIMIT,
+    BlockUpdate,
+    StreamingRenderer,
+    _streaming,
+    render_blocks,
+    render_markdown,
+)
 from mmchat_jupyter.types import Chunk, Completion
 from tests.conftest import FIXTURES
 

@@ -43,13 +43,13 @@ MATH = {"mmchat-math", "mmchat-display", "mathjax_process"}
 PIECES = {"mmchat-cut", "mmchat-cont"}
 ALLOWED_CLASSES = {
     "span": PYGMENTS_CLASSES | MATH, "div": {"mmchat-md", "mathjax_ignore", "highlight"} | MATH | PIECES,
-    **{tag: PIECES for tag in ("p", "table", "blockquote")}, "ul": PIECES | {"contains-task-list"},
+    **dict.fromkeys(("p", "table", "blockquote"), PIECES), "ul": PIECES | {"contains-task-list"},
     "ol": PIECES | {"contains-task-list"}, "li": {"task-list-item"}, "input": {"task-list-item-checkbox"},
 }
 # Inline styles: only these exact strings (the code box and the table layout that must survive host CSS).
 ALLOWED_STYLES = {
-    "div": {"background:rgba(127,127,127,.1);border:1px solid rgba(127,127,127,.25);border-radius:6px;"
-            "margin:0 0 1em;overflow-x:auto"},
+    "div": {("background:rgba(127,127,127,.1);border:1px solid rgba(127,127,127,.25);border-radius:6px;"
+            "margin:0 0 1em;overflow-x:auto")},
     "pre": {"margin:0;padding:.6em .8em;background:transparent;line-height:1.45"},
     "table": {"margin:0 0 1em;table-layout:auto;border-collapse:collapse"},
     "th": {"text-align:left", "text-align:center", "text-align:right"},

@@ -22,7 +22,9 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
+from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin
 
 from .._highlight import code_block
@@ -32,34 +34,36 @@ from ._math import math_plugin
 __all__ = ["block_html", "parse", "top_level"]
 
 
-def _fence(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+def _fence(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     token = tokens[idx]
     info = unescapeAll(token.info).strip() if token.info else ""
-    return code_block(token.content, info.split(maxsplit=1)[0] if info else "", token.attrGet("class") or "")
+    return code_block(token.content, info.split(maxsplit=1)[0] if info else "", str(token.attrGet("class") or ""))
 
 
-def _code_block(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+def _code_block(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     token = tokens[idx]
-    return code_block(token.content, "", token.attrGet("class") or "")
+    return code_block(token.content, "", str(token.attrGet("class") or ""))
 
 
-def _image(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+def _image(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     token = tokens[idx]
-    src = token.attrGet("src") or ""
+    src = str(token.attrGet("src") or "")
     alt = self.renderInlineAsText(token.children or [], options, env) or src
-    return f'<a href="{escapeHtml(str(src))}">{escapeHtml(alt)}</a>'
+    return f'<a href="{escapeHtml(src)}">{escapeHtml(alt)}</a>'
 
 
-def _table_open(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+def _table_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     tokens[idx].attrSet("style", TABLE_STYLE)
-    return self.renderToken(tokens, idx, options, env)
+    html: str = self.renderToken(tokens, idx, options, env)
+    return html
 
 
-def _cell_open(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+def _cell_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     token = tokens[idx]
     if not token.attrGet("style"):  # unaligned columns read left to right, as on GitHub (JupyterLab: right)
         token.attrSet("style", "text-align:left")
-    return self.renderToken(tokens, idx, options, env)
+    html: str = self.renderToken(tokens, idx, options, env)
+    return html
 
 
 def _new_parser() -> MarkdownIt:

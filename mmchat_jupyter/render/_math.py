@@ -100,10 +100,10 @@ def math_inline(state: StateInline, silent: bool) -> bool:
             return False
         close, display = found[0], opener != "\\("
     elif char == "$":
-        close = _single_dollar(src, pos, end)
-        if close is None:
+        single = _single_dollar(src, pos, end)
+        if single is None:
             return False
-        display = False
+        close, display = single, False
     else:
         return False
     if not silent:

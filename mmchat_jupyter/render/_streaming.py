@@ -186,10 +186,8 @@ class StreamingRenderer:
         state, new = self._state, _normalize(full_text)
         old_norm = "".join(state.head) + state.tail
         kept = 0
-        for kept, mark in enumerate(state.marks, 1):  # noqa: B007 - `kept` is the count of marks that survive
-            if new[:mark.decided] != old_norm[:mark.decided]:
-                kept -= 1
-                break
+        while kept < len(state.marks) and new[:state.marks[kept].decided] == old_norm[:state.marks[kept].decided]:
+            kept += 1
         marks = state.marks[:kept]
         mark = marks[-1] if marks else _Mark(0, 0, _Context(), 0)
         references = dict(list(state.references.items())[:mark.references])
