@@ -76,7 +76,8 @@ class MMChatHandler(APIHandler):
 
     async def user_language(self) -> str | None:
         """The user's saved language (`%chat set lang=ru`), else the request's Accept-Language, else the server's."""
-        saved = await self.run(self.service.saved_language)
+        known = self.service.language_known()
+        saved = self.service.saved_language() if known else await self.run(self.service.saved_language)
         return saved or pick_language(self.request.headers.get("Accept-Language"))
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:

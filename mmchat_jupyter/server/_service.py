@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from ..export import FORMATS, export_chat, import_chat, normalise_format, safe_f
 from ..export.document import from_json
 from ..history import HistoryStore
 from ..i18n import _
-from ..providers import list_providers, provider_class
+from ..providers import Provider, list_providers, provider_class
 from ..session import ChatSession, Turn
 from ..templates import BUILTIN, all_templates, apply_template
 from ..types import ChatRecord, ChatSummary, MessageRecord
@@ -59,8 +60,11 @@ class Service:
         self.store = store or HistoryStore()
         self.admin = admin or load_admin_config()
         self._sessions: dict[str, ChatSession] = {}
+        self._providers: dict[str, Provider] = {}
         #: chat id -> the task streaming a turn in it (at most one per chat).
         self._running: dict[str, asyncio.Task[Turn]] = {}
+        self._language: str | None = None
+        self._language_stamp: tuple[int, int] | None = None
 
     # -- chats ----------------------------------------------------------------------------------------------------
 
@@ -112,12 +116,20 @@ class Service:
 
     # -- turns ----------------------------------------------------------------------------------------------------
 
+    def known_session(self, chat: str) -> ChatSession | None:
+        """The session of a chat given by the id of an earlier turn here, without reading the history (a chat deleted
+        since is found missing when the turn starts, before anything is saved)."""
+        return self._sessions.get(chat)
+
     def session(self, chat: str) -> ChatSession:
         """The chat's session (ChatNotFound when there is no such chat)."""
         record = self.store.get_chat(chat)
         session = self._sessions.get(record.id)
         if session is None:
             session = ChatSession(store=self.store, admin=self.admin)
+            # One provider instance (one connection pool, one TLS context) for every chat's session: making them
+            # per chat costs ~40 ms per first turn. Goes away with the engine's `asend(chat=...)`.
+            session._providers = self._providers
             session.use_chat(record.id, create=False)
             self._sessions[record.id] = session
         return session
@@ -230,7 +242,24 @@ class Service:
         return self.store.usage_totals()
 
     def saved_language(self) -> str | None:
-        return self.store.get_settings().get("lang")
+        """The user's saved language; the settings file is read again only when it changed (one stat per request:
+        every answer needs the language, and a locked history must not hold every request up)."""
+        stamp = self.settings_stamp()
+        if stamp != self._language_stamp:
+            self._language = self.store.get_settings().get("lang")
+            self._language_stamp = stamp
+        return self._language
+
+    def settings_stamp(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self.store.layout.settings)
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def language_known(self) -> bool:
+        """Whether `saved_language()` can answer without reading the settings."""
+        return self._language_stamp is not None and self.settings_stamp() == self._language_stamp
 
 
 def snippet(text: str, needle: str, width: int = 80) -> str:

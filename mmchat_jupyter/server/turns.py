@@ -25,7 +25,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
 from ..errors import MMChatError
-from ..session import ChatSession, Turn
+from ..session import Turn
 from ..types import STATUS_ERROR
 from . import _bodies
 from ._base import MMChatHandler, accepts_event_stream, authorized_to
@@ -49,8 +49,11 @@ class TurnHandler(MMChatHandler):
     @authorized_to("execute")
     async def post(self, chat: str) -> None:
         body = self.body(self.fields)
-        session = await self.run(self.service.session, chat)
-        options = await self.run(self.turn_options, session, body)
+        session = self.service.known_session(chat)
+        if session is None:
+            session = await self.run(self.service.session, chat)
+        # Provider, model and values are checked by the engine as the turn starts, before anything is saved.
+        options = await self.run(self.turn_options, body) if body.get("template") else self.turn_options(body)
         chat_id = self._chat_id = session.chat_ref
         assert chat_id is not None
         streaming = accepts_event_stream(self)
@@ -86,12 +89,13 @@ class TurnHandler(MMChatHandler):
         else:
             self.send(turn_view(turn))
 
-    def turn_options(self, session: ChatSession, body: dict[str, Any]) -> dict[str, Any]:
-        """The engine's options for this turn, checked as `%%chat` checks them, before anything is saved."""
-        body = dict(body)
-        body["prompt"] = self.service.prompt(body["prompt"], body.pop("template", None))
-        session.resolve(**{k: v for k, v in body.items() if k in ("provider", "model", "temperature", "max_tokens")})
-        return body
+    def turn_options(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The engine's options for this turn (a template applied to the prompt)."""
+        try:
+            prompt = self.service.prompt(body["prompt"], body.get("template"))
+        except MMChatError as exc:
+            raise self.error(exc) from None
+        return {**{k: v for k, v in body.items() if k != "template"}, "prompt": prompt}
 
     def open_stream(self) -> None:
         if self._started:
@@ -153,9 +157,7 @@ class RegenerateHandler(TurnHandler):
 
     fields = _bodies.REGENERATE
 
-    def turn_options(self, session: ChatSession, body: dict[str, Any]) -> dict[str, Any]:
-        session.resolve(**body)
-        session.regenerate_prompt()  # "nothing to regenerate" as a 400, before anything is saved
+    def turn_options(self, body: dict[str, Any]) -> dict[str, Any]:
         return {**body, "regenerate": True}
 
     def body(self, fields: _bodies.Body, *, empty_ok: bool = False) -> dict[str, Any]:
