@@ -220,13 +220,12 @@ def export_all(store: HistoryStore, format: str, directory: str | None, out: Tex
 
 
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
-    from .export import import_chat, read_export
+    from .export import import_chats, read_exports
 
-    # Check every file before importing any, so a bad file in the list leaves history as it was.
-    records = [read_export(path) for path in args.files]
-    store = open_store()
-    for path, record in zip(args.files, records, strict=True):
-        chat = import_chat(record, store=store)
+    # All or nothing: every file is checked before any is imported, and a failed write takes the others back.
+    records = read_exports(args.files)
+    chats = import_chats(records, store=open_store())
+    for path, record, chat in zip(args.files, records, chats, strict=True):
         if chat.name == record.name:
             text = _("{file}: imported as “{name}”")
         else:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard, overload
 
 from .._redact import redact
-from ..errors import ExportError
+from ..errors import ExportError, HistoryError
 from ..i18n import _
 from ..types import ChatRecord, ChatSummary, Message, MessageRecord, now_iso
 
@@ -127,24 +127,57 @@ def import_chat(
 ) -> ChatRecord:
     """Read a JSON export (a path, or a record from `read_export`) back into history; returns the stored chat.
 
-    Messages keep their content, route, parameters, usage, status and timestamps; ids are new, and a name that
-    is taken gets a free variant. A malformed file, or one from a newer format version, raises ExportError
-    and imports nothing.
+    Messages keep their content, route, parameters, usage, status and timestamps (as UTC); ids are new, and a
+    name that is taken gets a free variant. A file that breaks the export schema (`schema`), or one from a newer
+    format version, raises ExportError naming the file and the field, and imports nothing.
     """
-    record = source if isinstance(source, ChatRecord) else read_export(source)
+    return import_chats([source], store=store)[0]
+
+
+def import_chats(
+    sources: Sequence[str | os.PathLike[str] | ChatRecord], *, store: HistoryStore | None = None
+) -> list[ChatRecord]:
+    """Import several exports, all or nothing: every file is read and checked before the first is imported, and
+    if storing one fails, the chats already stored by this call are removed again. Returns the stored chats."""
+    records = [source if isinstance(source, ChatRecord) else read_export(source) for source in sources]
     history = _store(store)
-    return history.import_chat(record, name=history.unique_name(record.name))
+    stored: list[ChatRecord] = []
+    try:
+        for source, record in zip(sources, records):
+            try:
+                stored.append(history.import_chat(record, name=history.unique_name(record.name)))
+            except HistoryError as exc:
+                where = source if not isinstance(source, ChatRecord) else record.name
+                raise ExportError(f"{where}: {exc.message}") from None
+    except BaseException:
+        for chat in stored:
+            history.delete_chat(chat.id)
+        raise
+    return stored
 
 
 def read_export(path: str | os.PathLike[str]) -> ChatRecord:
-    """The chat in a JSON export file, checked but not imported (the CLI checks every file before importing)."""
-    from .document import from_json
+    """The chat in a JSON export file, checked against the schema but not imported."""
+    from .document import from_json, malformed
+    from .schema import MAX_FILE_BYTES
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
         raise ExportError(_("Cannot read {path}: {reason}").format(path=path, reason=_reason(exc))) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise malformed(str(path), _("larger than {n} MB").format(n=MAX_FILE_BYTES // 2**20))
+    try:
+        text = data.decode("utf-8-sig")  # a byte order mark, as some Windows editors write, is not an error
+    except UnicodeDecodeError as exc:
+        raise malformed(str(path), _("not UTF-8 text ({reason})").format(reason=exc.reason)) from None
     return from_json(text, source=str(path))
+
+
+def read_exports(paths: Sequence[str | os.PathLike[str]]) -> list[ChatRecord]:
+    """Every file's chat, checked; the first file that fails raises its one-line ExportError."""
+    return [read_export(path) for path in paths]
 
 
 def write_text(target: Path, content: str) -> None:
@@ -197,4 +230,7 @@ def _reason(exc: Exception) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
-__all__ = ["ALIASES", "FORMATS", "export_chat", "import_chat", "normalise_format", "read_export", "safe_filename"]
+__all__ = [
+    "ALIASES", "FORMATS", "export_chat", "import_chat", "import_chats", "normalise_format", "read_export",
+    "read_exports", "safe_filename",
+]

@@ -95,7 +95,7 @@ BROKEN = {
     "no chat": (_set(_document(), "chat", KeyError), "chat is not an object"),
     "empty name": (_set(_document(), "chat.name", "  "), "chat.name"),
     "two-line name": (_set(_document(), "chat.name", "a\nb"), "chat.name"),
-    "messages not a list": (_set(_document(), "chat.messages", {}), "chat.messages has the wrong type"),
+    "messages not a list": (_set(_document(), "chat.messages", {}), "chat.messages is not a list"),
     "missing content": (_set(_document(), "chat.messages.1.content", KeyError), "chat.messages[1].content is missing"),
     "bad role": (_set(_document(), "chat.messages.0.role", "robot"), "chat.messages[0].role"),
     "bad status": (_set(_document(), "chat.messages.1.status", "done"), "chat.messages[1].status"),
