@@ -143,7 +143,7 @@ def import_chats(
     history = _store(store)
     stored: list[ChatRecord] = []
     try:
-        for source, record in zip(sources, records):
+        for source, record in zip(sources, records, strict=True):
             try:
                 stored.append(history.import_chat(record, name=history.unique_name(record.name)))
             except HistoryError as exc:
