@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { crc32, foldStream, keyAction, streamHTML } from "../mmchat_jupyter/static/panel.js";
+import { crc32, foldStream, hostKey, keyAction, streamHTML } from "../mmchat_jupyter/static/panel.js";
 
 /** A delta as Python builds it: the blocks from `at` on, and the CRC of the whole result. */
 function delta(seq, at, blocks, before = [], turn = 1) {
@@ -68,4 +68,15 @@ test("Enter sends, Shift+Enter is a new line, Escape stops", () => {
   assert.equal(keyAction(key("Escape"), false), null);
   assert.equal(keyAction(key("Enter", { isComposing: true }), false), null); // an IME picks a candidate
   assert.equal(keyAction(key("a"), false), null);
+});
+
+test("Ctrl/Cmd+S and Ctrl/Cmd+Shift+S go to the host; other keys stay in the panel", () => {
+  const key = (key, extra = {}) => ({ key, shiftKey: false, altKey: false, ctrlKey: false, metaKey: false, ...extra });
+  assert.equal(hostKey(key("s", { ctrlKey: true })), true);
+  assert.equal(hostKey(key("s", { metaKey: true })), true);
+  assert.equal(hostKey(key("S", { ctrlKey: true, shiftKey: true })), true);
+  assert.equal(hostKey(key("s")), false); // typing an s
+  assert.equal(hostKey(key("a", { ctrlKey: true })), false); // select all in the input, not all cells
+  assert.equal(hostKey(key("Enter", { ctrlKey: true })), false); // not "run cell"
+  assert.equal(hostKey(key("s", { ctrlKey: true, altKey: true })), false); // AltGr+S types a character
 });

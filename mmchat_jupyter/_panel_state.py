@@ -151,7 +151,7 @@ class MessageViews:
 def badge(record: MessageRecord) -> str:
     """The mark on an answer that did not simply complete ("" when it did)."""
     if record.status == STATUS_INTERRUPTED:
-        return _("Stopped")
+        return _("Interrupted")  # the same word as %%chat's footer and the exports
     if record.status == STATUS_ERROR:
         return _("Failed")
     if record.finish_reason == FINISH_CONTENT_FILTER:
@@ -162,13 +162,14 @@ def badge(record: MessageRecord) -> str:
 
 
 def chat_rows(store: HistoryStore, search: str) -> list[dict[str, str]]:
-    """The drawer's rows: every chat, or those whose name or messages contain `search`."""
+    """The drawer's rows: every chat, or those whose name or messages contain `search`. `detail` is the message
+    count (or the matching text), `when` the whole date and time of the last change: each has a line of its own."""
     needle = search.strip()
     rows: dict[str, dict[str, str]] = {}
     for chat in store.list_chats():
         if needle.casefold() in chat.name.casefold():
             detail = ngettext("{n} message", "{n} messages", chat.message_count).format(n=chat.message_count)
-            rows[chat.id] = _row(chat.id, chat.name, f"{detail} · {format_datetime(chat.updated)}")
+            rows[chat.id] = {**_row(chat.id, chat.name, detail), "when": format_datetime(chat.updated)}
     if needle:
         hits: list[SearchHit] = store.search(needle, limit=200)
         for hit in hits:

@@ -98,7 +98,7 @@ def test_stop_keeps_the_partial_answer_marked():
     rec = asyncio.run(main())
     answer = rec.panel.messages[-1]
     assert rec.of("done")[0]["status"] == "interrupted"
-    assert answer["status"] == "interrupted" and answer["badge"] == "Stopped"
+    assert answer["status"] == "interrupted" and answer["badge"] == "Interrupted"
     stored = rec.panel.session.chat.messages[-1]
     assert stored.status == "interrupted" and stored.content == answer["text"] != ""
 

@@ -99,6 +99,14 @@ export function keyAction(event, busy) {
   return busy ? "hold" : "send";
 }
 
+/**
+ * Keys the host application keeps while the cursor is in the panel (every other key is the panel's own): Ctrl/Cmd+S
+ * saves the notebook and Ctrl/Cmd+Shift+S is "Save as", as anywhere else in JupyterLab or Notebook 7.
+ */
+export function hostKey(event) {
+  return (event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "s";
+}
+
 function h(tag, props = {}, ...kids) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
@@ -199,9 +207,10 @@ function render({ model, el }) {
     h("footer", { class: "mmc-compose" }, ui.templatesBtn, ui.input, ui.send));
   el.replaceChildren(root);
   // JupyterLab's shortcuts listen on the document as keys bubble up: keys typed in the panel are the panel's
-  // (Shift+Enter is a new line here, not "run cell"; Ctrl+A selects text, not every cell).
-  root.addEventListener("keyup", (event) => event.stopPropagation());
+  // (Shift+Enter is a new line here, not "run cell"; Ctrl+A selects text, not every cell), but for the host's own.
+  root.addEventListener("keyup", (event) => hostKey(event) || event.stopPropagation());
   root.addEventListener("keydown", (event) => {
+    if (hostKey(event)) return;
     event.stopPropagation();
     if (event.key !== "Escape" || event.defaultPrevented) return;
     for (const [panel, button] of [[ui.sheet, ui.sheetBtn], [ui.drawer, ui.drawerBtn]]) {
@@ -255,7 +264,8 @@ function render({ model, el }) {
     target.replaceWith(input);
     input.select();
   }
-  function confirmNotice(text, okLabel, onOk, withInput = false) {
+  /** A question in the notice line with OK and Cancel; a `destructive` OK is red, not the blue primary button. */
+  function confirmNotice(text, okLabel, onOk, { withInput = false, destructive = false } = {}) {
     const field = withInput ? h("input", { "aria-label": text, placeholder: text }) : null;
     const close = () => renderNotice();
     const ok = () => {
@@ -265,11 +275,12 @@ function render({ model, el }) {
     };
     field?.addEventListener("keydown", (e) => e.key === "Enter" && ok());
     ui.notice.dataset.kind = "confirm";
-    ui.notice.replaceChildren(h("span", { text: withInput ? "" : text }), field,
-      h("button", { type: "button", class: "mmc-primary", text: okLabel, onclick: ok }),
-      h("button", { type: "button", text: t("cancel"), onclick: close }));
+    const okButton = h("button", { type: "button", class: destructive ? "mmc-destructive" : "mmc-primary", text: okLabel,
+      onclick: ok });
+    ui.notice.replaceChildren(...[withInput ? field : h("span", { text }), okButton,
+      h("button", { type: "button", text: t("cancel"), onclick: close })]);
     ui.notice.hidden = false;
-    (field ?? ui.notice.querySelector(".mmc-primary")).focus();
+    (field ?? okButton).focus();
   }
   let menu = null;
   function openMenu(anchor, items) {
@@ -310,14 +321,15 @@ function render({ model, el }) {
   function moreItems() {
     const exports = model.get("export_formats").map((f) => ({ label: f.label, run: () => ask("export", { format: f.id }) }));
     return [...exports, "-", { label: t("clear_chat"), danger: true,
-      run: () => confirmNotice(t("clear_confirm"), t("clear"), () => ask("clear")) }];
+      run: () => confirmNotice(t("clear_confirm"), t("clear"), () => ask("clear"), { destructive: true }) }];
   }
   function templateItems() {
     const items = model.get("templates").map((tpl) => ({ label: tpl.title, hint: tpl.text,
       run: () => ask("template", { name: tpl.name, text: ui.input.value }) }));
     if (!ui.input.value.trim()) return items;
     return [...items, "-", { label: t("save_template"),
-      run: () => confirmNotice(t("template_name"), t("save"), (name) => ask("save_template", { name, text: ui.input.value }), true) }];
+      run: () => confirmNotice(t("template_name"), t("save"), (name) => ask("save_template", { name, text: ui.input.value }),
+        { withInput: true }) }];
   }
 
   // -- rendering from traits ----------------------------------------------------------------------------------
@@ -361,10 +373,12 @@ function render({ model, el }) {
     const current = currentChat().id;
     const rows = model.get("chats").map((chat) => {
       const name = h("button", { type: "button", onclick: () => ask("use_chat", { id: chat.id }) },
-        h("span", { class: "mmc-chat-name", text: chat.name }), h("span", { class: "mmc-chat-detail", text: chat.detail }));
+        h("span", { class: "mmc-chat-name", text: chat.name }),
+        ...[chat.detail, chat.when].filter(Boolean).map((text) => h("span", { class: "mmc-chat-detail", text, title: text })));
       return h("li", { "aria-current": String(chat.id === current) }, name,
         iconButton("edit", t("rename"), () => renameInline(name, chat)),
-        iconButton("trash", t("delete"), () => confirmNotice(chat.delete_prompt, t("delete"), () => ask("delete_chat", { id: chat.id }))));
+        iconButton("trash", t("delete"), () => confirmNotice(chat.delete_prompt, t("delete"), () => ask("delete_chat", { id: chat.id }),
+          { destructive: true })));
     });
     ui.chats.replaceChildren(...(rows.length ? rows : [h("li", { class: "mmc-muted", text: t("no_chats") })]));
   }

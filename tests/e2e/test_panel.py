@@ -6,6 +6,7 @@ same tests can run under another `lab_lang`.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 
@@ -164,7 +165,7 @@ def test_regenerate_clear_rename_switch_and_search_chats(notebook, fake_yandex):
     # clear, after a confirmation
     panel.head_button(2).click()
     panel.root.locator(".mmc-menu .mmc-danger").click()
-    panel.notice.locator(".mmc-primary").click()
+    panel.notice.locator(".mmc-destructive").click()
     expect(panel.questions).to_have_count(0)
     assert history().get_chat("Geography").messages == []
 
@@ -194,6 +195,101 @@ def test_provider_error_is_one_line(notebook, fake_yandex):
     box = panel.notice.bounding_box()
     assert box is not None and box["height"] < 60  # one line, not a traceback
     expect(panel.answers.first).to_have_attribute("data-status", "error")
+
+
+def test_confirmation_bar_says_only_the_question_and_its_button_is_destructive(notebook, fake_yandex):
+    _nb, panel = open_panel(notebook)
+    panel.ask("a question to clear")
+    panel.wait_idle(1)
+    panel.head_button(2).click()
+    panel.root.locator(".mmc-menu .mmc-danger").click()  # Clear chat
+    expect(panel.notice).to_be_visible()
+    assert "null" not in panel.notice.inner_text()  # the template-name field is absent here, not "null"
+    assert panel.notice.evaluate("n => [...n.childNodes].filter(c => c.nodeType === 3).length") == 0
+    ok = panel.notice.locator("button").first
+    expect(ok).to_have_class("mmc-destructive")
+    expect(ok).to_be_focused()
+    red, green, blue = colour(ok, "backgroundColor")
+    assert red > 150 and red > 2 * green and red > 2 * blue  # red, not the blue primary button
+    panel.notice.locator("button").nth(1).click()  # Cancel
+    expect(panel.questions).to_have_count(1)
+
+    panel.input.fill("Summarize: {input}")
+    panel.root.locator(".mmc-compose > button.mmc-icon").click()
+    panel.root.locator(".mmc-menu button").last.click()  # Save input as a template: a name field
+    assert "null" not in panel.notice.inner_text()
+    expect(panel.notice.locator("input")).to_be_focused()
+    expect(panel.notice.locator(".mmc-primary")).to_have_count(1)  # saving is not destructive
+
+
+def colour(locator, prop: str) -> tuple[int, int, int]:
+    """A computed colour as sRGB bytes, whatever syntax the browser reports (rgb(), color(srgb ...), color-mix)."""
+    return tuple(locator.evaluate(RGB, prop))
+
+
+RGB = """(el, prop) => {
+  const ctx = document.createElement("canvas").getContext("2d");
+  ctx.fillStyle = getComputedStyle(el)[prop];
+  ctx.fillRect(0, 0, 1, 1);
+  return [...ctx.getImageData(0, 0, 1, 1).data.slice(0, 3)];
+}"""
+
+#: WCAG contrast of an element's text colour against the first opaque background behind it.
+CONTRAST = """(el) => {
+  const ctx = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+  const rgba = (color) => { ctx.clearRect(0, 0, 1, 1); ctx.fillStyle = color; ctx.fillRect(0, 0, 1, 1);
+    return [...ctx.getImageData(0, 0, 1, 1).data]; };
+  let back = el, bg = [0, 0, 0, 0];
+  while (back && (bg = rgba(getComputedStyle(back).backgroundColor))[3] < 255) back = back.parentElement;
+  const linear = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  const luminance = ([r, g, b]) => 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  const [a, b] = [luminance(rgba(getComputedStyle(el).color)), luminance(bg)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def test_marks_of_unfinished_answers_keep_contrast_in_light_and_dark_themes(notebook):
+    store = history()
+    chat = store.create_chat("Marks")
+    for status in ("interrupted", "error"):
+        store.append_message(chat, role="user", content="question")
+        store.append_message(chat, role="assistant", content="a partial answer", status=status, error="It broke.")
+    nb, panel = open_panel(notebook, 'ChatPanel(chat="Marks")')
+    badges = panel.root.locator(".mmc-badge")
+    expect(badges).to_have_count(2)
+    expect(badges.first).to_have_text(re.compile(r"\S"))
+    for theme in ("JupyterLab Dark", "JupyterLab Light"):
+        nb.set_theme(theme)
+        for badge in badges.all():
+            assert badge.evaluate(CONTRAST) >= 4.5, (theme, badge.inner_text())
+
+
+def test_ctrl_s_in_the_panel_saves_the_notebook(notebook):
+    nb, panel = open_panel(notebook)
+    dirty = "() => window.jupyterapp.shell.currentWidget.context.model.dirty"
+    nb.page.wait_for_function(dirty)  # running the cells changed the notebook
+    panel.input.fill("a draft")
+    panel.input.press("Control+s")
+    nb.page.wait_for_function(f"() => !({dirty})()")
+    expect(panel.input).to_have_value("a draft")  # the key did not type into the input either
+    panel.input.press("Shift+Enter")  # other keys are still the panel's: a new line, not "run cell"
+    expect(panel.input).to_have_value("a draft\n")
+
+
+def test_chat_drawer_shows_whole_dates(notebook):
+    store = history()
+    for name in ("Quarterly revenue forecast for the northern region", "Short"):
+        chat = store.create_chat(name)
+        store.append_message(chat, role="user", content="question")
+    _nb, panel = open_panel(notebook, 'ChatPanel(chat="Short")')
+    panel.head_button(0).click()
+    details = panel.root.locator(".mmc-chats .mmc-chat-detail")
+    expect(details).not_to_have_count(0)
+    year = str(datetime.date.today().year)
+    dates = [d for d in details.all() if year in d.inner_text()]
+    assert len(dates) == 2
+    for date in dates:
+        assert date.evaluate("el => el.scrollWidth <= el.clientWidth"), date.inner_text()  # not cut with "…"
 
 
 XSS = [
