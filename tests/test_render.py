@@ -174,3 +174,73 @@ def test_renderer_is_not_imported_with_the_package_or_the_throttle(module):
     code = f"import sys, {module}; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- math ----------------------------------------------------------------------------------------------------------
+
+INLINE = '<span class="mmchat-math mathjax_process">'
+DISPLAY = '<span class="mmchat-math mmchat-display mathjax_process">'
+BLOCK = '<div class="mmchat-math mmchat-display mathjax_process">'
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Let $x_1 = a_1 * b_2$ and $y$.", f"{INLINE}$x_1 = a_1 * b_2$</span>"),
+    ("Then \\(\\mathbf{x}_i^*\\) holds", f"{INLINE}\\(\\mathbf{{x}}_i^*\\)</span>"),
+    ("so \\[a_1 + b_1\\] and on", f"{DISPLAY}\\[a_1 + b_1\\]</span>"),
+    ("where $$\\sum_{i=1}^n i$$ is", f"{DISPLAY}$$\\sum_{{i=1}}^n i$$</span>"),
+    ("Escaped: $\\$5 + \\{a\\}$", f"{INLINE}$\\$5 + \\{{a\\}}$</span>"),
+    ("$a<b>c$", f"{INLINE}$a&lt;b&gt;c$</span>"),
+])
+def test_inline_math_is_latex_source_untouched_by_markdown(text, expected):
+    assert expected in render_markdown(text)
+
+
+@pytest.mark.parametrize("text", [
+    "It costs $5 and $10.", "Between $5-$10 a month", "$HOME and $PATH", "A $ sign, then $ another",
+    "US$100 or $200", "echo `$x$` and", "```sh\necho $a $b\n```",
+])
+def test_money_shell_and_code_dollars_stay_text(text):
+    assert "mmchat-math" not in render_markdown(text)
+
+
+def test_display_math_on_its_own_lines_is_a_block_even_with_markdown_lookalikes():
+    text = ("Solve:\n$$\n\\begin{aligned}\nx &= 1 \\\\\n- y &= 2 \\\\\n# z &= 3\n1. w &= 4\n\\end{aligned}\n$$\nso it is.")
+    html = render_markdown(text)
+    formula = text[text.index("$$"):text.rindex("$$") + 2]
+    assert f"{BLOCK}{formula.replace('&', '&amp;')}</div>" in html
+    assert "<li>" not in html and "<h1>" not in html  # lines inside a formula are never list items or headings
+    assert html.count("<p>") == 2
+
+
+def test_math_environments_and_brackets_in_list_items():
+    text = "1. Start:\n   \\[\n   x = \\frac{a}{b}\n   \\]\n2. Then \\begin{pmatrix} a & b \\\\ c & d \\end{pmatrix}."
+    html = render_markdown(text)
+    assert f"{BLOCK}\\[\nx = \\frac{{a}}{{b}}\n\\]</div>" in html  # the list item's indentation is not LaTeX
+    assert f"{DISPLAY}\\begin{{pmatrix}} a &amp; b \\\\ c &amp; d \\end{{pmatrix}}</span>" in html
+
+
+def test_unclosed_delimiters_are_text():
+    for text in ("$$\nx = 1\n\nmore", "\\[ x", "\\begin{align} x", "a $x"):
+        assert "mmchat-math" not in render_markdown(text), text
+
+
+def test_the_answer_wrapper_keeps_mathjax_to_the_formulas():
+    assert render_markdown("$x$").startswith('<div class="mmchat-md mathjax_ignore">')
+
+
+def test_gfm_task_lists_strikethrough_and_bare_urls():
+    html = render_markdown("- [x] done ~~old~~\n- [ ] todo\n\nSee www.example.com/a_b and https://ex.org/x.")
+    assert '<input class="task-list-item-checkbox" disabled="" type="checkbox" checked="">' in html
+    assert "<del>old</del>" in html
+    assert '<a href="http://www.example.com/a_b"' in html and '<a href="https://ex.org/x"' in html
+
+
+def test_list_shapes_models_write():
+    # sub-lists indented by 2-3 spaces, a list right after a paragraph line, code in a numbered step, __init__
+    text = ("Steps:\n1. Install:\n   ```bash\n   pip install x\n   ```\n2. Configure\n  - sub a\n  - sub b\n\n"
+            "Call `__init__` and __init__ here.")
+    html = render_markdown(text)
+    assert "<p>Steps:</p>\n<ol>" in html
+    assert '<code class="language-bash">' in html and "```" not in html
+    assert "<ul>\n<li>sub a</li>" in html
+    assert "<code>__init__</code> and <strong>init</strong> here" in html  # bare __init__ is bold on GitHub too

@@ -72,6 +72,8 @@ def _new_parser() -> MarkdownIt:
     md.options["tasklists"] = True
     md.use(gfm_autolink_plugin)
     md.use(math_plugin)
+    md.add_render_rule("s_open", lambda *_: "<del>")  # GitHub's element for ~~strikethrough~~
+    md.add_render_rule("s_close", lambda *_: "</del>")
     for name, rule in (("fence", _fence), ("code_block", _code_block), ("image", _image),
                        ("table_open", _table_open), ("th_open", _cell_open), ("td_open", _cell_open)):
         md.add_render_rule(name, rule)
