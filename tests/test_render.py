@@ -204,7 +204,8 @@ def test_money_shell_and_code_dollars_stay_text(text):
 
 
 def test_display_math_on_its_own_lines_is_a_block_even_with_markdown_lookalikes():
-    text = ("Solve:\n$$\n\\begin{aligned}\nx &= 1 \\\\\n- y &= 2 \\\\\n# z &= 3\n1. w &= 4\n\\end{aligned}\n$$\nso it is.")
+    text = "Solve:\n$$\n\\begin{aligned}\nx &= 1 \\\\\n- y &= 2 \\\\\n# z &= 3\n1. w &= 4\n\\end{aligned}\n$$\n"
+    text += "so it is."
     html = render_markdown(text)
     formula = text[text.index("$$"):text.rindex("$$") + 2]
     assert f"{BLOCK}{formula.replace('&', '&amp;')}</div>" in html
