@@ -116,7 +116,7 @@ class ChatMagics(Magics, Configurable):
 
             fmt = args.format or self.format
             turn = show_answer(session, prompt, shell=self.shell, format=fmt, interval=self.update_interval,
-                               **options)
+                               own_output=True, **options)
         self._after(turn, fmt)
 
     def _prompt(self, args: Namespace, cell: str) -> str:

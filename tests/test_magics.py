@@ -50,13 +50,8 @@ def test_answer_streams_then_final_bundle_with_footer(shell, monkeypatch):
     ran = run(shell, "%%chat\nWhat is **Markdown**?")
     elapsed = time.monotonic() - started
     assert ran.error is None, ran.stderr
-    loading, *updates = ran.outputs
-    assert not loading.update and "mmchat-loading" in loading.data["text/html"]
-    display_id = loading.transient["display_id"]
-    assert all(o.update and o.transient["display_id"] == display_id for o in updates)
-    # The first token is shown at once (its update holds only that token), then at most ~10 updates a second.
-    assert "Echo" in updates[0].data["text/html"] and "turn 1" not in updates[0].data["text/html"]
-    assert 3 <= len(updates) <= elapsed / 0.1 + 3
+    # The streaming outputs are consolidated into one at the end (tests/test_render_display.py checks the stream).
+    assert len(ran.outputs) == 1 and elapsed > 0.2
     final = ran.final
     assert set(final) == {"text/html", "text/markdown", "text/plain"}
     assert final["text/markdown"] == final["text/plain"]

@@ -60,6 +60,15 @@ def of_type(messages: list[dict], *types: str) -> list[dict]:
     return [m for m in messages if m["msg_type"] in types]
 
 
+def final_bundle(messages: list[dict]) -> dict:
+    """The answer's one output once it has finished: displayed after the streaming outputs were cleared."""
+    cleared = max(i for i, m in enumerate(messages) if m["msg_type"] == "clear_output")
+    assert messages[cleared]["content"]["wait"] is True  # cleared when the final bundle arrives: no flicker
+    (final,) = of_type(messages[cleared:], "display_data", "update_display_data")
+    assert final["msg_type"] == "display_data"
+    return final["content"]["data"]
+
+
 def test_answer_streams_as_display_updates(kernel):
     _km, kc = kernel
     reply, messages = execute(kc, "%%chat --new streamed\nStream this, please.")
@@ -67,9 +76,8 @@ def test_answer_streams_as_display_updates(kernel):
     shown, *updates = of_type(messages, "display_data", "update_display_data")
     assert shown["msg_type"] == "display_data" and "mmchat-loading" in shown["content"]["data"]["text/html"]
     display_id = shown["content"]["transient"]["display_id"]
-    assert len(updates) >= 3 and all(u["content"]["transient"]["display_id"] == display_id for u in updates)
-    assert all(u["msg_type"] == "update_display_data" for u in updates)
-    final = updates[-1]["content"]["data"]
+    assert len(updates) >= 3 and updates[0]["content"]["transient"]["display_id"] == display_id
+    final = final_bundle(messages)
     assert set(final) == {"text/html", "text/markdown", "text/plain"}
     assert final["text/plain"].startswith("**Echo** · turn 1") and "mmchat-footer" in final["text/html"]
     assert not of_type(messages, "error", "stream")
@@ -89,7 +97,7 @@ def test_interrupt_stops_keeps_partial_answer_and_the_chat_goes_on(kernel, home)
     assert interrupted and time.monotonic() - interrupted[0] < 1.0  # stopped at once, not at the end
     assert reply["content"]["status"] == "ok"  # the partial answer is the cell's result, not an error
     assert not of_type(messages, "error")
-    final = of_type(messages, "update_display_data")[-1]["content"]["data"]
+    final = final_bundle(messages)
     assert "interrupted" in final["text/html"]
     answer = HistoryStore(home).get_chat("stopped").messages[-1]
     assert answer.status == "interrupted" and answer.content == final["text/plain"] and answer.content
@@ -97,5 +105,5 @@ def test_interrupt_stops_keeps_partial_answer_and_the_chat_goes_on(kernel, home)
 
     reply, messages = execute(kc, "%%chat\nAnd now?")
     assert reply["content"]["status"] == "ok"
-    final = of_type(messages, "update_display_data")[-1]["content"]["data"]["text/plain"]
+    final = final_bundle(messages)["text/plain"]
     assert "turn 2" in final and "Earlier in this chat you asked: “Take your time.”" in final
