@@ -31,7 +31,7 @@ class Browser(DisplayPublisher):
         self.messages = 0
         self.clearing = False
 
-    def publish(self, data: dict[str, Any], metadata: Any = None, source: Any = None, *,  # noqa: D102
+    def publish(self, data: dict[str, Any], metadata: Any = None, source: Any = None, *,
                 transient: dict[str, Any] | None = None, update: bool = False, **kwargs: Any) -> None:
         self.sent += len(json.dumps(data, ensure_ascii=False).encode())  # as jupyter_client packs it
         self.messages += 1
@@ -45,7 +45,7 @@ class Browser(DisplayPublisher):
             self.outputs, self.clearing = [], False
         self.outputs.append({"id": display_id, "data": data})
 
-    def clear_output(self, wait: bool = False) -> None:  # noqa: D102
+    def clear_output(self, wait: bool = False) -> None:
         self.messages += 1
         if wait:
             self.clearing = True
@@ -92,7 +92,7 @@ def visible(html_text: str) -> str:
 
 def answer(paragraphs: int, seed: int = 3) -> str:
     rng = random.Random(seed)
-    words = "the model streams tokens and every block is shown once, while the tail grows ответ".split()
+    words = ["the", "model", "streams", "tokens", "and", "every", "block", "is", "shown", "once,", "while", "the", "tail", "grows", "ответ"]
     parts = []
     for index in range(paragraphs):
         if index % 5 == 3:
