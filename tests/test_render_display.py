@@ -92,7 +92,8 @@ def visible(html_text: str) -> str:
 
 def answer(paragraphs: int, seed: int = 3) -> str:
     rng = random.Random(seed)
-    words = "the model streams tokens and every block is shown once, while the tail grows ответ".split()
+    words = ["the", "model", "streams", "tokens", "and", "every", "block", "is", "shown", "once,", "while",
+             "the", "tail", "grows", "ответ"]
     parts = []
     for index in range(paragraphs):
         if index % 5 == 3:
