@@ -116,7 +116,10 @@ class ExportHandler(MMChatHandler):
         """The chat as a file: `format` is ipynb, md, json, txt or html."""
         export = await self.run(self.service.export, chat, self.get_argument("format", "md"))
         # An attachment, never a page of this origin: an export holds model output.
-        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(export.filename)}")
+        # filename*: the chat's own name (Cyrillic too); filename: an ASCII stand-in for older clients.
+        plain = export.filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+        self.set_header("Content-Disposition",
+                        f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(export.filename)}")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.finish(export.content, set_content_type=export.media_type)
 

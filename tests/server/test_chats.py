@@ -109,7 +109,9 @@ def test_export_every_format(api: httpx.Client, history: HistoryStore, fmt: str)
     assert response.status_code == 200
     # An attachment named after the chat (a "/" cannot be in a file name), never a page of the server's origin.
     filename = name.replace("/", "_").replace(":", "_") + FORMATS[fmt][0]
-    assert response.headers["content-disposition"] == f"attachment; filename*=UTF-8''{quote(filename)}"
+    plain = "_" * len("Итоги") + filename[len("Итоги"):]
+    assert response.headers["content-disposition"] == (
+        f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename)}")
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert "Что такое p-value?" in response.text
     if fmt == "html":
