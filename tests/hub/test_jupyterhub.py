@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.fakes.openai_compat import FakeOpenAI
 from tests.fakes.yandex import FOLDER, FakeYandex
 
-from .conftest import USERS, Machine, open_parents
-from .hub import Hub, Kernel, Result
+from .conftest import REPO, USERS, Machine, open_parents
+from .hub import Hub, Kernel, Result, UserServer
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -87,6 +90,8 @@ class UserRun:
     root: Path | None = None
     chats: list[list[str]] = field(default_factory=list)
     tried: dict[str, str] = field(default_factory=dict)
+    #: The mmchat API of the user's server: step -> (status, JSON body).
+    api: dict[str, tuple[int, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,6 +120,27 @@ def run_user_steps(kernel: Kernel, name: str, run: UserRun) -> None:
     run.root, run.chats = Path(listing["root"]), listing["chats"]
 
 
+def run_api_steps(servers: dict[str, UserServer], name: str, run: UserRun) -> None:
+    """The user's own server API with their own token, then with none and with the other user's."""
+    own, other = servers[name], servers[next(u for u in USERS if u != name)]
+    base = f"{own.url}mmchat/api/v1"
+    with httpx.Client(headers={"Authorization": f"token {own.token}"}, timeout=60) as client:
+        listed = client.get(f"{base}/chats")
+        run.api["list"] = (listed.status_code, listed.json())
+        chats = listed.json().get("chats", [])
+        if chats:
+            chat = client.get(f"{base}/chats/{chats[0]['id']}")
+            run.api["chat"] = (chat.status_code, chat.json())
+            locked = client.post(f"{base}/chats/{chats[0]['id']}/messages", json={"prompt": "x", "provider": "echo"})
+            run.api["locked"] = (locked.status_code, locked.json())
+        providers = client.get(f"{base}/providers")
+        run.api["providers"] = (providers.status_code, providers.json())
+        foreign = client.get(f"{other.url}mmchat/api/v1/chats", follow_redirects=False)
+        run.api["other_users_server"] = (foreign.status_code, foreign.text)
+    anonymous = httpx.get(f"{base}/chats", follow_redirects=False, timeout=60)
+    run.api["no_token"] = (anonymous.status_code, anonymous.text)
+
+
 @pytest.fixture(scope="module")
 def scenario(machine: Machine) -> Scenario:
     audit_dir = machine.run_dir / "audit"
@@ -130,6 +156,11 @@ def scenario(machine: Machine) -> Scenario:
             ADMIN_POLICY.format(provider_settings=provider_settings, audit_log=str(audit_dir)), encoding="utf-8"
         )
         machine.admin_config.chmod(0o644)
+        # The package's Jupyter Server configuration, where installing the wheel puts it: it enables the API.
+        server_config = machine.venv / "etc" / "jupyter" / "jupyter_server_config.d" / "mmchat_jupyter.json"
+        server_config.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "jupyter-config" / "jupyter_server_config.d" / "mmchat_jupyter.json", server_config)
+        server_config.chmod(0o644)
         environment = {
             "PATH": f"{machine.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
             "PYTHONPATH": str(machine.src),
@@ -144,10 +175,12 @@ def scenario(machine: Machine) -> Scenario:
                   "jupyterhub.singleuser"], environment=environment)
         users = {name: UserRun() for name in USERS}
         kernels: dict[str, Kernel] = {}
+        servers: dict[str, UserServer] = {}
         try:
             hub.start()
             for name in USERS:
-                kernels[name] = hub.login(name).start_kernel()
+                servers[name] = hub.login(name)
+                kernels[name] = servers[name].start_kernel()
             for name in USERS:
                 run_user_steps(kernels[name], name, users[name])
             files = {name: history_files(users[name].root) for name in USERS}
@@ -157,6 +190,8 @@ def scenario(machine: Machine) -> Scenario:
                 result = kernels[reader].execute(TRY_READ.format(paths=paths))
                 users[reader].results["try_read"] = result
                 users[reader].tried = json.loads(result.stdout)
+            for name in USERS:
+                run_api_steps(servers, name, users[name])
         finally:
             for name, kernel in kernels.items():
                 users[name].received = list(kernel.received)
@@ -165,6 +200,7 @@ def scenario(machine: Machine) -> Scenario:
                 hub.stop_server(name)
             hub.stop()
             machine.admin_config.unlink(missing_ok=True)
+            server_config.unlink(missing_ok=True)
         # `mmchat doctor` also probes the server (without credentials); only completions count here.
         completions = [r for r in yandex.requests if r.path == "/foundationModels/v1/completion"]
         return Scenario(users, completions, files, audit_dir)
@@ -268,3 +304,42 @@ def test_the_audit_log_has_usage_per_user_and_no_prompt(scenario: Scenario) -> N
         assert (entry["user"], entry["provider"], entry["status"]) == (name, "yandexgpt", "complete")
         assert entry["usage"]["total_tokens"] > 0
         assert "prompt" not in entry and "Hello" not in path.read_text(encoding="utf-8")
+
+
+# -- the server API (issue 17) -------------------------------------------------------------------------------------
+
+
+def test_each_users_api_shows_only_their_own_chats(scenario: Scenario) -> None:
+    for name in USERS:
+        other = next(u for u in USERS if u != name)
+        api = scenario.users[name].api
+        status, listed = api["list"]
+        assert status == 200, api
+        assert listed["total"] == len(scenario.users[name].chats) == 1
+        status, chat = api["chat"]
+        texts = [m["content"] for m in chat["messages"]]
+        assert status == 200 and texts[0].strip() == f"Hello from {name}", texts
+        assert not any(other in text for text in texts)
+
+
+def test_another_users_token_and_no_token_are_refused(scenario: Scenario) -> None:
+    for name in USERS:
+        api = scenario.users[name].api
+        status, body = api["other_users_server"]
+        assert status == 403, (status, body[:300])
+        assert "Hello from" not in body
+        status, body = api["no_token"]
+        assert status in (302, 403), (status, body[:300])  # the hub's login redirect, or a refusal
+        assert "Hello from" not in body
+
+
+def test_the_api_keeps_the_administrators_policy_and_no_secret(scenario: Scenario) -> None:
+    for name in USERS:
+        api = scenario.users[name].api
+        assert api["locked"] == (400, {"message": LOCKED_MESSAGE, "reason": "invalid"})
+        status, body = api["providers"]
+        rows = {row["name"]: row for row in body["providers"]}
+        assert status == 200 and rows["yandexgpt"]["credentials"] == "environment (YANDEX_API_KEY)"
+        assert rows["yandexgpt"]["default"] and not rows["echo"]["allowed"]
+        shown = json.dumps(api, ensure_ascii=False)
+        assert not any(secret in shown for secret in SECRETS)
