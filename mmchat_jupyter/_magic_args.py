@@ -42,7 +42,8 @@ def cell_parser() -> argparse.ArgumentParser:
     localize_argparse()  # argparse's own words ("usage:", its errors) in the user's language too
     parser = _Parser(
         prog="%%chat",
-        description=_("Ask the model: the cell body is the prompt; {name} inserts a notebook variable."),
+        description=_("Ask the model: the cell body is the prompt; {name} inserts a notebook variable (in prose "
+                      "only: code and math are sent as written)."),
         add_help=False,
         allow_abbrev=False,
     )

@@ -48,8 +48,11 @@ def option(flag: str, value: str) -> str:
 
 
 def escape_prompt(prompt: str) -> str:
-    """The cell body that `%%chat` turns back into `prompt`: braces doubled so no placeholder is filled in."""
-    return prompt.replace("{", "{{").replace("}", "}}")
+    """The cell body that `%%chat` turns back into `prompt`: braces in prose doubled so no placeholder is filled
+    in (code and math are never interpolated, so they stay as written)."""
+    from ..interpolate import escape
+
+    return escape(prompt)
 
 
 def chat_cell_source(chat_name: str, prompt: str, answer: MessageRecord | None) -> str:

@@ -19,7 +19,6 @@ So `costs $5 and $10` stays text, `$x$` and `$5$` are math.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from markdown_it import MarkdownIt
@@ -28,79 +27,27 @@ from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 
+from ._delimiters import closing, opener, single_dollar
+
 __all__ = ["math_plugin"]
 
 MATH_CLASS = "mmchat-math"
 DISPLAY_CLASS = "mmchat-display"
 PROCESS_CLASS = "mathjax_process"
 
-# Environments that are math by themselves (no $ needed): what models write and MathJax/KaTeX typeset.
-_ENVIRONMENTS = (
-    "equation", "align", "alignat", "aligned", "alignedat", "gather", "gathered", "multline", "flalign", "split",
-    "eqnarray", "cases", "dcases", "rcases", "array", "matrix", "pmatrix", "bmatrix", "Bmatrix", "vmatrix",
-    "Vmatrix", "smallmatrix", "subarray",
-)
-_BEGIN = re.compile(r"\\begin\{(" + "|".join(_ENVIRONMENTS) + r")(\*?)\}")
-_PAIRS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)"}
-
-
-def _closing(src: str, start: int, end: int, opener: str) -> tuple[int, str] | None:
-    """Where the formula opened by `opener` (which ends at `start`) closes in src[:end]: (end offset, closer)."""
-    if opener.startswith("\\begin"):
-        match = _BEGIN.match(opener)
-        assert match is not None
-        closer = f"\\end{{{match.group(1)}{match.group(2)}}}"
-    else:
-        closer = _PAIRS[opener]
-    at = src.find(closer, start, end)
-    return None if at < 0 else (at + len(closer), closer)
-
-
-def _opener(src: str, pos: int) -> str | None:
-    """The display/bracket opener at `pos` ($$, \\[, \\(, \\begin{env}), if any."""
-    if src.startswith("$$", pos):
-        return "$$"
-    if src.startswith(("\\[", "\\("), pos):
-        return src[pos:pos + 2]
-    if src.startswith("\\begin{", pos):
-        match = _BEGIN.match(src, pos)
-        return match.group(0) if match else None
-    return None
-
-
-def _single_dollar(src: str, pos: int, end: int) -> int | None:
-    """The end of `$…$` math opening at `pos`, or None when these dollars are text (see the module docstring)."""
-    if pos + 1 >= end or src[pos + 1].isspace():
-        return None
-    at = pos + 1
-    while at < end:
-        char = src[at]
-        if char == "\\":
-            at += 2
-            continue
-        if char == "$":
-            break
-        at += 1
-    else:
-        return None
-    if src[at - 1].isspace() or (at + 1 < end and src[at + 1].isdigit()):
-        return None
-    return at + 1
-
-
 def math_inline(state: StateInline, silent: bool) -> bool:
     src, pos, end = state.src, state.pos, state.posMax
     char = src[pos]
     if char not in "$\\":
         return False
-    opener = _opener(src, pos)
-    if opener is not None:
-        found = _closing(src, pos + len(opener), end, opener)
-        if found is None or found[0] == pos + 2 * len(opener):  # nothing between: "$$$$" is not a formula
+    start = opener(src, pos)
+    if start is not None:
+        found = closing(src, pos + len(start), end, start)
+        if found is None or found[0] == pos + 2 * len(start):  # nothing between: "$$$$" is not a formula
             return False
-        close, display = found[0], opener != "\\("
+        close, display = found[0], start != "\\("
     elif char == "$":
-        single = _single_dollar(src, pos, end)
+        single = single_dollar(src, pos, end)
         if single is None:
             return False
         close, display = single, False
@@ -125,14 +72,14 @@ def math_block(state: StateBlock, start_line: int, end_line: int, silent: bool) 
         return False
     src = state.src
     pos = state.bMarks[start_line] + state.tShift[start_line]
-    opener = _opener(src, pos)
-    if opener is None or opener == "\\(":
+    start = opener(src, pos)
+    if start is None or start == "\\(":
         return False
     line = start_line
-    search = pos + len(opener)
+    search = pos + len(start)
     unclosed = False
     while True:
-        found = _closing(src, search, state.eMarks[line], opener)
+        found = closing(src, search, state.eMarks[line], start)
         if found is not None:
             if src[found[0]:state.eMarks[line]].strip():
                 return False  # text after the closer: a formula inside a paragraph, the inline rule's
