@@ -41,7 +41,7 @@ def test_chat_is_exported_lazily():
 def test_ask_returns_text_and_saves_the_turn(script):
     chat = Chat("notes", temperature=0.2)
     reply = chat.ask("hello")
-    assert reply.startswith("**Echo** · turn 1") and "> hello" in reply
+    assert reply.startswith("**Echo** · turn 1") and "\n\nhello\n\n" in reply
     assert chat.name == "notes" and repr(chat) == "Chat('notes', provider=None, model=None)"
     user, answer = chat.history
     assert (user.role, user.content) == ("user", "hello")

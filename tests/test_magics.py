@@ -87,18 +87,18 @@ def test_named_chats_new_and_no_history(shell, magics):
 def test_interpolation_of_variables_and_cells(shell):
     shell.user_ns["topic"] = "graphs"
     ran = run(shell, "%%chat\nTell me about {topic}, {{literal}} and {undefined}")
-    assert "> Tell me about graphs, {literal} and {undefined}" in ran.final["text/plain"]
+    assert "\nTell me about graphs, {literal} and {undefined}\n" in ran.final["text/plain"]
     count = shell.execution_count
     run(shell, "21 * 2")
     ran = run(shell, f"%%chat\nIn: {{In[{count}]}} Out: {{Out[{count}]}}")
-    assert "> In: 21 * 2 Out: 42" in ran.final["text/plain"]
+    assert "\nIn: 21 * 2 Out: 42\n" in ran.final["text/plain"]
 
 
 def test_template_and_system_prompt(shell, magics):
     ran = run(shell, "%%chat --template summarize\nsome long text")
     assert "Summarize the following text" in ran.final["text/plain"] and "some long text" in ran.final["text/plain"]
     run(shell, "%chat templates add haiku 'Write a haiku about {input}'")
-    assert "> Write a haiku about the sea" in run(shell, "%%chat --template haiku\nthe sea").final["text/plain"]
+    assert "\nWrite a haiku about the sea" in run(shell, "%%chat --template haiku\nthe sea").final["text/plain"]
 
 
 def test_system_prompt_is_kept_for_the_chat(shell):

@@ -79,7 +79,7 @@ def test_the_tour_shows_context_named_chats_and_the_panel_in_its_language(execut
     assert expected["list"] in _text(cells["%chat list"])
     assert expected["usage"] in _text(cells["%chat usage"])
     eli5 = _text(cells["%%chat --template eli5Why is the sky blue?"])
-    assert "> Explain like I am five: Why is the sky blue?" in eli5
+    assert "\nExplain like I am five: Why is the sky blue?" in eli5
     interpolated = next(outputs for source, outputs in cells.items() if "{city}" in source)
     assert "Tell me about Kazan (population 1300000). Braces stay as written: {like this}." in _text(interpolated)
     answer = cells["%%chatWhat can you do? Answer with a short **list**."][-1]

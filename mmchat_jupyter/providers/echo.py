@@ -1,8 +1,10 @@
 """The offline `echo` provider: deterministic Markdown answers built from the conversation.
 
 It is the default when no credentials are configured, so everything works with no keys and no network. Its
-answer proves the context is carried: it counts the user's turns, quotes the prompt, and recalls the first
-question and the system prompt. `delay` (or MMCHAT_ECHO_DELAY) spaces the chunks out, to try Stop and interrupts.
+answer is a faithful demo of a real one: the prompt's own Markdown comes back as the body of the answer (code,
+lists, tables and math render as a model's would, and `%%chat -f code` extracts the code), between a header that
+proves the context is carried (the user's turn, the model) and a footer that recalls the first question and the
+system prompt. `delay` (or MMCHAT_ECHO_DELAY) spaces the chunks out, to try Stop and interrupts.
 """
 
 from __future__ import annotations
@@ -44,16 +46,18 @@ class EchoProvider(Provider):
 
     def answer(self, messages: list[Message], params: GenerationParams) -> str:
         """The full Markdown answer for this conversation."""
+        from ..export.transcript import close_fences  # not at import: providers load with the magic
         users = [m for m in messages if m.role == "user"]
         prompt = users[-1].content if users else ""
         system = next((m.content for m in messages if m.role == "system"), None)
-        quoted = "\n".join(f"> {line}" if line else ">" for line in prompt.splitlines()) or "> "
         lines = [
             _("**Echo** · turn {turn} · model `{model}`").format(
                 turn=len(users), model=params.model or self.default_model
             ),
             "",
-            quoted,
+            close_fences(prompt.strip("\n")),  # an unclosed fence in the prompt must not swallow the footer
+            "",
+            "---",
             "",
         ]
         if len(users) > 1:
