@@ -21,7 +21,7 @@ def session():
 
 def test_a_turn_is_saved_with_its_route_and_usage(session):
     turn = session.send("Hello there")
-    assert turn.status == STATUS_COMPLETE and "> Hello there" in turn.text
+    assert turn.status == STATUS_COMPLETE and "\n\nHello there\n\n" in turn.text
     user, answer = session.chat.messages
     assert (user.role, user.content) == ("user", "Hello there")
     assert (answer.content, answer.provider, answer.status) == (turn.text, "echo", STATUS_COMPLETE)
