@@ -131,3 +131,18 @@ def test_chat_magic_output(shell, monkeypatch: pytest.MonkeyPatch) -> None:
             problems += hazards(data.get("text/html", ""))
             problems += markdown_hazards(data.get("text/markdown", ""))
     assert problems == []
+
+
+def test_the_panels_reconstruction() -> None:
+    """The panel's own JavaScript (panel.js foldStream, run in node) rebuilding each answer from the widget's
+    deltas at random chunk boundaries: after every delta the blocks it holds are inert, and equal Python's."""
+    from tests.panel_streams import run_node, streamed
+
+    sequences = streamed([payload.text for payload in payloads()], random.Random(1205))
+    results = run_node([messages for messages, _expected in sequences])
+    problems: list[tuple[str, list[str]]] = []
+    for payload, (_messages, expected), held in zip(payloads(), sequences, results, strict=True):
+        assert held == expected, payload.source
+        problems += [(payload.source, found) for blocks in held if blocks for found in [hazards("".join(blocks))]
+                     if found]
+    assert problems == []
