@@ -149,7 +149,7 @@ def test_the_exported_notebook_holds_no_raw_markdown() -> None:
     assert outputs and all({"text/html", "text/markdown", "text/plain"} <= o["data"].keys() for o in outputs)
 
 
-def test_every_payload_rendered_in_chromium(_browser: Any) -> None:
+def test_every_payload_rendered_in_chromium(_browser: Any) -> None:  # noqa: PT019 - the browser is used directly
     """The whole corpus as the faces show it (render_markdown's HTML set with innerHTML, one element each, as the
     panel and JupyterLab do), and as the md export's Markdown rendered by a CommonMark renderer: Chromium makes no
     request and opens no dialog."""
