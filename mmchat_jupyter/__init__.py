@@ -52,13 +52,19 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """`%load_ext mmchat_jupyter`: register %%chat and %chat."""
-    from .magics import ChatMagics
+    from .magics import ChatMagics, keep_empty_chat_cells
 
     ipython.register_magics(ChatMagics(shell=ipython))
+    if keep_empty_chat_cells not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(keep_empty_chat_cells)
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:
-    """Nothing to undo beyond IPython's own bookkeeping."""
+    """Remove the input transformer; the magics go with IPython's own bookkeeping."""
+    from .magics import keep_empty_chat_cells
+
+    if keep_empty_chat_cells in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(keep_empty_chat_cells)
 
 
 __all__ = [

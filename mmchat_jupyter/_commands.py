@@ -27,8 +27,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "clear": ("", N_("remove the messages of the current chat")),
     "show": ("[NAME]", N_("show a chat (the current one when NAME is left out)")),
     "providers": ("", N_("which providers are configured, and where their credentials come from")),
-    "models": ("[PROVIDER]", N_("the models a provider offers")),
-    "set": ("[KEY=VALUE ...]", N_("save defaults: provider, model, temperature, max_tokens, system, lang")),
+    "models": ("[PROVIDER]", N_("the models a provider offers (its server's list where it has one)")),
+    "options": ("[PROVIDER]", N_("the generation options a provider takes, for -o KEY=VALUE and %chat set")),
+    "set": ("[KEY=VALUE ...]", N_("save defaults: provider, model, temperature, max_tokens, top_p, system, lang, "
+                                  "PROVIDER.OPTION; with no arguments, show each setting and where it comes from")),
     "templates": ("[add NAME TEXT | remove NAME]", N_("list prompt templates, or add or remove your own")),
     "usage": ("", N_("tokens used per day, provider and model")),
     "panel": ("[NAME]", N_("open the chat panel")),
@@ -61,7 +63,7 @@ class Commands:
 
     def cmd_list(self, args: Sequence[str]) -> None:
         _words(args, "list", 0, 0)
-        chats = self.session.store.list_chats()
+        chats = self.session.chats.list()
         if not chats:
             print(_("No chats yet: ask something with %%chat."))
             return
@@ -91,12 +93,12 @@ class Commands:
     def cmd_rename(self, args: Sequence[str]) -> None:
         words = _words(args, "rename", 1, 2)
         old = words[0] if len(words) == 2 else self.session.chat.id
-        record = self.session.store.rename_chat(old, words[-1])
+        record = self.session.chats.rename(old, words[-1])
         print(_("Renamed the chat to {name}.").format(name=record.name))
 
     def cmd_delete(self, args: Sequence[str]) -> None:
         (name,) = _words(args, "delete", 1, 1)
-        record = self.session.delete_chat(name)
+        record = self.session.chats.delete(name)
         count = len(record.messages)
         print(ngettext("Deleted chat {name} ({n} message).", "Deleted chat {name} ({n} messages).", count).format(
             name=record.name, n=format_number(count)))
@@ -109,7 +111,7 @@ class Commands:
 
     def cmd_show(self, args: Sequence[str]) -> None:
         (name,) = _words(args, "show", 0, 1) or (None,)
-        record = self.session.store.get_chat(name) if name else self.session.chat
+        record = self.session.chats.get(name) if name else self.session.chat
         from .display import show_markdown
         from .export.transcript import to_markdown
 
@@ -119,35 +121,36 @@ class Commands:
 
     def cmd_providers(self, args: Sequence[str]) -> None:
         _words(args, "providers", 0, 0)
-        from .providers import list_providers, provider_class
-
-        settings = self.session.settings
-        default, _params = self.session.resolve()
-        for name in list_providers():
-            cls = provider_class(name)
-            source = settings.credential_source(name, cls.credential_env) if cls.credential_env else _("none needed")
-            mark = "*" if name == default else " "
-            print(f"{mark} {name} ({cls.label}) — {_('credentials: {source}').format(source=source)}")
+        for status in self.session.providers.list():
+            mark = "*" if status.default else " "
+            if status.error:
+                print(f"{mark} {status.name} — {status.error}")
+                continue
+            where = _("credentials: {source}").format(source=status.source)
+            allowed = "" if status.allowed else " — " + _("not allowed by your administrator")
+            print(f"{mark} {status.name} ({status.label}) — {where}{allowed}")
+        for problem in self.session.providers.problems():
+            if not any(problem == s.error for s in self.session.providers.list()):
+                print(f"  {problem}")
 
     def cmd_models(self, args: Sequence[str]) -> None:
         (name,) = _words(args, "models", 0, 1) or (None,)
         name, params = self.session.resolve(name)
-        from .providers import provider_class
-
-        # Asking the server needs credentials; without them the known list is the honest answer (and instant).
-        models = (self.session.provider(name).models() if self.session.settings.configured(name)
-                  else list(provider_class(name).known_models))
-        for model in models:
+        for model in self.session.providers.models(name):
             print(f"{'*' if model == params.model else ' '} {model}")
 
-    def cmd_set(self, args: Sequence[str]) -> None:
-        if not args:
-            settings = self.session.settings
-            from .config import SETTING_KEYS
+    def cmd_options(self, args: Sequence[str]) -> None:
+        (name,) = _words(args, "options", 0, 1) or (None,)
+        for spec in self.session.providers.options(name):
+            print(f"{spec.name} — {spec.help} ({spec.accepts()})")
 
-            for key in SETTING_KEYS:
-                value = settings.get(key)
-                print(f"{key} = {value if value is not None else '—'}")
+    def cmd_set(self, args: Sequence[str]) -> None:
+        settings = self.session.settings
+        if not args:
+            for setting in settings.all():
+                value = setting.value if setting.value is not None else "—"
+                where = _source(setting.source, setting.detail)
+                print(f"{setting.key} = {value}" + (f"  ({where})" if where else ""))
             return
         changes = []
         for word in args:
@@ -156,40 +159,39 @@ class Commands:
                 raise UsageError(_("Write settings as KEY=VALUE, e.g. %chat set temperature=0.3"))
             changes.append((key.strip(), value.strip()))
         for key, value in changes:
-            stored = self.session.set_default(key, value)
+            settings.check(key, value)  # every change checked before any is saved
+        for key, value in changes:
+            stored = self.session.settings.set(key, value)
+            if stored is None:
+                print(_("Removed: {key}").format(key=key))
+                continue
             print(_("Saved: {key} = {value}").format(key=key, value=stored))
+            shown = self.session.settings.explain(key)
+            if shown.source in ("call", "session", "kernel") and shown.value != stored:
+                text = _("(this session uses {value} from {where}, which comes first)")
+                print(text.format(value=shown.value, where=_source(shown.source, shown.detail)))
 
     def cmd_templates(self, args: Sequence[str]) -> None:
-        from .templates import BUILTIN, all_templates
-
-        user = dict(self.session.store.get_settings().get("templates") or {})
+        templates = self.session.templates
         if not args:
-            for name, (title, text) in all_templates(user).items():
-                origin = _("yours") if name in user else _("built-in")
-                first = " ".join(text.split())
-                print(f"{name} — {title} ({origin}): {first[:70]}{'…' if len(first) > 70 else ''}")
+            for template in templates.list():
+                origin = _("built-in") if template.builtin else _("yours")
+                first = " ".join(template.text.split())
+                print(f"{template.name} — {template.title} ({origin}): {first[:70]}{'…' if len(first) > 70 else ''}")
             return
         action, rest = args[0], list(args[1:])
         if action == "add" and len(rest) >= 2:
-            name, text = rest[0], " ".join(rest[1:])
-            user[name] = text
-            self.session.store.update_settings(templates=user)
-            print(_("Saved template {name}.").format(name=name))
+            saved = templates.add(rest[0], " ".join(rest[1:]))
+            print(_("Saved template {name}.").format(name=saved.name))
         elif action == "remove" and len(rest) == 1:
-            if rest[0] not in user:
-                builtin = rest[0] in BUILTIN
-                text = _("{name!r} is a built-in template and cannot be removed.") if builtin else _(
-                    "No template of yours is called {name!r} (%chat templates lists them).")
-                raise UsageError(text.format(name=rest[0]))
-            del user[rest[0]]
-            self.session.store.update_settings(templates=user)
+            templates.remove(rest[0])
             print(_("Removed template {name}.").format(name=rest[0]))
         else:
             raise UsageError(_("Usage: %chat templates [add NAME TEXT | remove NAME]"))
 
     def cmd_usage(self, args: Sequence[str]) -> None:
         _words(args, "usage", 0, 0)
-        totals = self.session.store.usage_totals()
+        totals = self.session.usage()
         if not totals:
             print(_("No token usage recorded yet."))
             return
@@ -219,11 +221,7 @@ class Commands:
 
     def cmd_export(self, args: Sequence[str]) -> None:
         name, fmt, *path = _words(args, "export", 2, 3)
-        try:
-            from .export import export_chat
-        except ImportError:
-            raise UsageError(_("Export is not available in this installation.")) from None
-        written = export_chat(name, fmt, path[0] if path else ".", store=self.session.store)
+        written = self.session.chats.export(name, fmt, path[0] if path else ".")
         print(_("Exported chat {name} to {path}.").format(name=name, path=written))
 
     def cmd_help(self, args: Sequence[str]) -> None:
@@ -235,3 +233,17 @@ class Commands:
             usage = f"  %chat {name} {synopsis}".rstrip()
             # A synopsis too long for the column gets its description on the next line, not glued to it.
             print(usage.ljust(44) + _(about) if len(usage) < 44 else f"{usage}\n{' ' * 44}{_(about)}")
+
+
+def _source(source: str, detail: str) -> str:
+    """Where a setting comes from, in words."""
+    words = {
+        "call": _("this request"),
+        "session": _("this session's choice"),
+        "kernel": detail,
+        "user": _("your saved settings"),
+        "config": detail or _("configuration"),
+        "environment": detail or _("environment"),
+        "default": _("default"),
+    }
+    return words.get(source, source)

@@ -52,6 +52,9 @@ def cell_parser() -> argparse.ArgumentParser:
     add("-m", "--model", metavar="NAME", help=_("model name (%%chat models)"))
     add("-t", "--temperature", type=float, metavar="T", help=_("sampling temperature, 0 to 2"))
     add("-n", "--max-tokens", type=int, metavar="N", help=_("answer length limit in tokens"))
+    add("--top-p", type=float, metavar="P", help=_("nucleus sampling share, above 0 up to 1"))
+    add("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+        help=_("a provider's own option, e.g. -o seed=7 (%%chat options lists them); repeatable"))
     where = parser.add_mutually_exclusive_group()
     where.add_argument("-c", "--chat", metavar="NAME", help=_("use the chat NAME, creating it if needed"))
     where.add_argument("--new", nargs="?", const="", metavar="NAME", help=_("start a new chat (optionally named)"))
@@ -63,6 +66,17 @@ def cell_parser() -> argparse.ArgumentParser:
     add("--cache", action="store_true", help=_("reuse the saved answer to an identical request"))
     add("-h", "--help", action="store_true", help=_("show this help"))
     return parser
+
+
+def parse_options(words: list[str]) -> dict[str, str]:
+    """`-o KEY=VALUE` words as {KEY: VALUE} (the engine checks names and values); UsageError for a malformed one."""
+    options = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(_("%%chat: write options as -o KEY=VALUE, e.g. -o seed=7"))
+        options[key.strip()] = value.strip()
+    return options
 
 
 def parse_cell_line(line: str) -> argparse.Namespace:

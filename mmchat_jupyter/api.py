@@ -5,6 +5,10 @@
     for delta in chat.stream("And a functor?"):  # text as it arrives; saved to history like the rest
         print(delta, end="")
     chat.history                                # the stored messages
+
+Every option a `%%chat` cell takes is a keyword here, checked the same way (an unknown one is `UnknownOption`, a
+TypeError too): provider, model, temperature, max_tokens, top_p, the provider's own options (`seed=7`), system,
+template, save, cache. Options given to `Chat(...)` apply to every question; a call's own override them.
 """
 
 from __future__ import annotations
@@ -13,20 +17,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from .i18n import _
 from .session import ChatSession, default_session
 from .types import MessageRecord
 
-__all__ = ["Chat"]
-
-#: Keyword options a call may give (the rest of the engine's options are the constructor's).
-PARAMS = frozenset({"temperature", "max_tokens", "system", "cache", "save"})
-
-
-def _checked(params: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(params) - PARAMS)
-    if unknown:
-        raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}; use any of {', '.join(sorted(PARAMS))}")
-    return params
+__all__ = ["Answer", "Chat"]
 
 
 def _shell() -> Any:
@@ -35,12 +30,27 @@ def _shell() -> Any:
     return ipython.get_ipython() if ipython is not None else None
 
 
+class Answer(str):
+    """An answer's text. In a notebook `ask()` has already shown it rendered as it streamed, so as the last value of
+    that same cell it is not shown a second time; anywhere else it is the plain string it is."""
+
+    _shown_in: int | None = None
+
+    def _ipython_display_(self) -> None:
+        shell = _shell()
+        if shell is not None and self._shown_in == shell.execution_count:
+            return
+        from IPython.display import display
+
+        display(str(self))
+
+
 class Chat:
     """A chat to ask from Python code.
 
-    `name` picks the chat (created if new); without one, `Chat()` continues the kernel's current chat, the one
-    `%%chat` and the panel use. `provider`, `model` and `params` (temperature, max_tokens, system, cache, save)
-    apply to every question asked through this object; each call may override `params`.
+    `name` picks the chat (created on the first question if new); without one, `Chat()` continues the kernel's
+    current chat, the one `%%chat` and the panel use. `provider`, `model` and `options` apply to every question
+    asked through this object; each call may override them.
     """
 
     def __init__(
@@ -50,12 +60,14 @@ class Chat:
         model: str | None = None,
         *,
         session: ChatSession | None = None,
-        **params: Any,
+        **options: Any,
     ) -> None:
-        self.session = session or (default_session() if name is None else ChatSession())
-        if name is not None:
+        self.session = session or (default_session() if name is None else ChatSession(name))
+        if name is not None and session is not None:
             self.session.use_chat(name)
-        self.provider, self.model, self.params = provider, model, _checked(params)
+        self.provider, self.model = provider, model
+        self.options = {k: v for k, v in {"provider": provider, "model": model, **options}.items() if v is not None}
+        self.session.resolve(**self.options)  # a mistake is reported here, not at the first question
 
     def __repr__(self) -> str:
         return f"Chat({self.name!r}, provider={self.provider!r}, model={self.model!r})"
@@ -74,30 +86,37 @@ class Chat:
         """Remove the chat's messages, keeping the chat; returns how many were removed."""
         return self.session.clear()
 
-    def ask(self, prompt: str, **params: Any) -> str:
+    def ask(self, prompt: str, **options: Any) -> Answer:
         """Ask and return the answer's text; in a notebook the answer also streams into the cell's output.
 
-        Raises the `ProviderError` when the provider call fails (what arrived before is saved). An interrupt
-        (Ctrl-C, the notebook's Stop) returns the partial text, saved as interrupted.
+        Raises the `ProviderError` when the provider call fails (what arrived before is saved); in a notebook it
+        shows as its one line. An interrupt (Ctrl-C, the notebook's Stop) returns the partial text, saved as
+        interrupted.
         """
-        options = self._options(params)
+        merged = {**self.options, **options}
         shell = _shell()
         if shell is None:
-            turn = self.session.send(prompt, **options)
+            turn = self.session.send(prompt, **merged)
         else:
             from .display import show_answer
 
-            turn = show_answer(self.session, prompt, shell=shell, **options)
+            try:
+                turn = show_answer(self.session, prompt, shell=shell, **merged)
+            except KeyboardInterrupt:
+                print(_("⏹ Stopped."), file=sys.stderr)
+                return Answer("")
+            for notice in self.session.notices():
+                print(notice, file=sys.stderr)
         if turn.exception is not None:
             raise turn.exception
-        return turn.text
+        answer = Answer(turn.text)
+        if shell is not None:
+            answer._shown_in = shell.execution_count
+        return answer
 
-    def stream(self, prompt: str, **params: Any) -> Iterator[str]:
+    def stream(self, prompt: str, **options: Any) -> Iterator[str]:
         """Ask and yield the answer's text as it arrives (nothing is displayed); saved to history as it grows.
 
         Raises the `ProviderError` when the provider call fails; stopping early keeps the partial answer.
         """
-        return self.session.stream(prompt, **self._options(params))
-
-    def _options(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"provider": self.provider, "model": self.model, **self.params, **_checked(params)}
+        return self.session.stream(prompt, **{**self.options, **options})

@@ -31,7 +31,7 @@ from .errors import MMChatError
 from .i18n import _, localize_argparse, ngettext, set_language
 
 if TYPE_CHECKING:
-    from .history import HistoryStore, UsageTotal
+    from .session import ChatSession, UsageTotal
 
 USAGE_KEYS = ("provider", "model", "day")
 #: UsageTotal fields that add up, in the order the table shows them.
@@ -61,14 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _use_saved_language() -> None:
     """The language chosen in Jupyter (`%chat set lang=...`) speaks here too, `--help` included."""
-    from .history.paths import default_root
+    from .session import saved_language
 
-    if not (default_root() / "settings.json").exists():  # nothing saved: read nothing, create nothing
-        return
     try:
-        from .history import HistoryStore
-
-        set_language(HistoryStore().get_settings().get("lang") or None)
+        set_language(saved_language())
     except MMChatError:
         pass  # a damaged settings file is reported by the command that needs it, not by --help
 
@@ -126,11 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_store() -> HistoryStore:
-    """The user's history store."""
-    from .history import HistoryStore
+def open_session() -> ChatSession:
+    """The engine over the user's history (no IPython configuration is read until a command needs settings)."""
+    from .session import ChatSession
 
-    return HistoryStore()
+    return ChatSession(language=False)
 
 
 def print_json(data: Any, out: TextIO) -> None:
@@ -150,7 +146,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: Text
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
-    chats = open_store().list_chats()
+    chats = open_session().chats.list()
     if args.json:
         print_json([dataclasses.asdict(chat) for chat in chats], out)
         return 0
@@ -171,23 +167,19 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
-    from .export import export_chat
-
-    out.write(export_chat(open_store().get_chat(args.name), "json" if args.json else "txt"))
+    out.write(str(open_session().chats.export(args.name, "json" if args.json else "txt")))
     return 0
 
 
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
-    from .export import export_chat
-
-    store = open_store()
+    session = open_session()
     if args.all:
         if args.name:
             raise MMChatError(_("Give a chat name or --all, not both."))
-        return export_all(store, args.format, args.output, out)
+        return export_all(session, args.format, args.output, out)
     if not args.name:
         raise MMChatError(_("Name the chat to export, or use --all."))
-    result = export_chat(args.name, args.format, args.output, store=store)
+    result = session.chats.export(args.name, args.format, args.output)
     if args.output is None:
         out.write(str(result))
     else:
@@ -195,9 +187,9 @@ def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def export_all(store: HistoryStore, format: str, directory: str | None, out: TextIO) -> int:
+def export_all(session: ChatSession, format: str, directory: str | None, out: TextIO) -> int:
     """Every chat into `directory`, one file each, named after the chat (a number added where names collide)."""
-    from .export import FORMATS, export_chat, normalise_format, safe_filename
+    from .export import FORMATS, normalise_format, safe_filename
 
     if not directory:
         raise MMChatError(_("--all needs a directory to write to: add -o DIR."))
@@ -208,42 +200,36 @@ def export_all(store: HistoryStore, format: str, directory: str | None, out: Tex
     except OSError as exc:
         raise MMChatError(_("Cannot create {path}: {reason}").format(path=target, reason=exc.strerror)) from None
     taken: set[str] = set()
-    for summary in store.list_chats():
+    for summary in session.chats.list():
         stem = safe_filename(summary.name)
         name, n = stem + extension, 1
         while name.lower() in taken:  # case-insensitive file systems would merge "Chat" and "chat"
             n += 1
             name = f"{stem}-{n}{extension}"
         taken.add(name.lower())
-        out.write(f"{export_chat(store.get_chat(summary.id), format, target / name)}\n")
+        out.write(f"{session.chats.export(summary, format, target / name)}\n")
     return 0
 
 
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
-    from .export import import_chats, read_exports
-
-    # All or nothing: every file is checked before any is imported, and a failed write takes the others back.
-    records = read_exports(args.files)
-    chats = import_chats(records, store=open_store())
-    for path, record, chat in zip(args.files, records, chats, strict=True):
-        if chat.name == record.name:
+    # Every file is checked before any is imported, and all are imported or none.
+    for item in open_session().chats.import_files(args.files):
+        if item.chat.name == item.original_name:
             text = _("{file}: imported as “{name}”")
         else:
             text = _("{file}: imported as “{name}” (“{original}” was taken)")
-        out.write(text.format(file=path, name=chat.name, original=record.name) + "\n")
+        out.write(text.format(file=item.source, name=item.chat.name, original=item.original_name) + "\n")
     return 0
 
 
 def cmd_rename(args: argparse.Namespace, out: TextIO) -> int:
-    chat = open_store().rename_chat(args.old, args.new)
+    chat = open_session().chats.rename(args.old, args.new)
     out.write(_("Renamed “{old}” to “{new}”.").format(old=args.old, new=chat.name) + "\n")
     return 0
 
 
 def cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
-    store = open_store()
-    chat = store.get_chat(args.name)
-    store.delete_chat(chat.id)
+    chat = open_session().chats.delete(args.name)
     count = ngettext("{n} message", "{n} messages", len(chat.messages)).format(n=len(chat.messages))
     out.write(_("Deleted “{name}” ({count}).").format(name=chat.name, count=count) + "\n")
     return 0
@@ -255,14 +241,14 @@ def usage_rows(totals: Sequence[UsageTotal], by: str) -> list[dict[str, Any]]:
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for total in totals:
         key = tuple(getattr(total, name) for name in keys)
-        row = rows.setdefault(key, {**dict(zip(keys, key, strict=True)), **dict.fromkeys(USAGE_COUNTS, 0)})
+        row = rows.setdefault(key, {**dict(zip(keys, key)), **dict.fromkeys(USAGE_COUNTS, 0)})
         for name in USAGE_COUNTS:
             row[name] += getattr(total, name)
     return list(rows.values())
 
 
 def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
-    rows = usage_rows(open_store().usage_totals(), args.by)
+    rows = usage_rows(open_session().usage(), args.by)
     if args.json:
         print_json(rows, out)
         return 0

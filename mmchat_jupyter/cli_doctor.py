@@ -14,15 +14,14 @@ import platform
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import MMChatError
 from .i18n import _, ngettext
 
 if TYPE_CHECKING:
-    from .config import Settings
     from .providers import Provider
+    from .session import ChatSession
 
 #: Seconds to wait for a provider's server: enough for a slow proxy, short enough for a command people wait on.
 PROBE_TIMEOUT = 3.0
@@ -42,55 +41,50 @@ def cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
 
 def diagnose() -> dict[str, Any]:
     """The whole report as plain data (what `--json` prints)."""
-    from .config import MMChat, Settings, load_admin_config
-    from .history import HistoryStore
+    from .config import MMChat, load_admin_config
+    from .session import ChatSession
 
-    history: dict[str, Any]
-    user_settings: dict[str, Any] = {}
-    try:
-        store = HistoryStore()
-        user_settings = dict(store.get_settings())
-        history = check_history(store)
-    except MMChatError as exc:
-        history = {"root": None, "ok": False, "problems": [exc.message]}
     config: dict[str, Any] = {"ok": True, "problems": []}
     try:
         admin = load_admin_config()
     except MMChatError as exc:  # a broken admin file: report it, and check the providers without it
         admin, config = MMChat(), {"ok": False, "problems": [exc.message]}
-    providers = check_providers(Settings(admin, user_settings, os.environ))
+    session = ChatSession(admin=admin, language=False)
+    try:
+        history = check_history(session)
+    except MMChatError as exc:
+        history = {"root": None, "ok": False, "problems": [exc.message]}
+    providers = check_providers(session)
+    config["problems"] += session.notices()  # a saved provider that is gone, a bad MMCHAT_* value...
+    config["problems"] += [p for p in session.providers.problems() if not any(p == r["detail"] for r in providers)]
+    config["ok"] = not config["problems"]
     ok = history["ok"] and config["ok"] and all(p["reachable"] is not False for p in providers)
     return {"ok": ok, "providers": providers, "history": history, "config": config, "versions": versions()}
 
 
-def check_providers(settings: Settings) -> list[dict[str, Any]]:
-    """One row per provider; the configured ones are probed, all at once."""
-    from .config import SECRET_SETTINGS
-    from .providers import list_providers, provider_class
-
+def check_providers(session: ChatSession) -> list[dict[str, Any]]:
+    """One row per provider, as `session.providers` sees it; the configured ones are probed, all at once."""
     rows: list[dict[str, Any]] = []
     probes: list[tuple[dict[str, Any], Provider]] = []
-    for name in list_providers():
-        row: dict[str, Any] = {"name": name, "configured": False, "credentials": None, "base_url": None,
-                               "reachable": None, "detail": None}
+    for status in session.providers.list():
+        row: dict[str, Any] = {"name": status.name, "configured": status.configured, "credentials": status.source,
+                               "base_url": None, "reachable": None, "detail": status.error}
         rows.append(row)
+        if status.error:
+            row["reachable"] = False
+            continue
+        if not status.configured:
+            continue
         try:
-            cls = provider_class(name)
-            admin_keys = settings.admin.provider_settings.get(name, {})
-            row["configured"] = cls.configured(os.environ) or any(k in SECRET_SETTINGS for k in admin_keys)
-            row["credentials"] = (
-                settings.credential_source(name, cls.credential_env) if cls.credential_env else _("none needed")
-            )
-            if row["configured"]:
-                provider = cls(**settings.provider_settings(name))
-                row["base_url"] = provider.base_url
-                probes.append((row, provider))
-        except Exception as exc:  # noqa: BLE001 - a broken plugin or setting is a finding, not a crash of the doctor
-            row["detail"] = _one_line(exc)
-            row["reachable"] = False if row["configured"] else None
+            provider = session.providers.instance(status.name)
+        except MMChatError as exc:  # a bad setting is a finding, not a crash of the doctor
+            row["detail"], row["reachable"] = exc.message, False
+            continue
+        row["base_url"] = provider.base_url
+        probes.append((row, provider))
     with ThreadPoolExecutor(max_workers=max(1, len(probes))) as pool:
         results = pool.map(probe, [provider for _row, provider in probes])
-        for (row, _provider), (reachable, detail) in zip(probes, results, strict=True):
+        for (row, _provider), (reachable, detail) in zip(probes, results):
             row["reachable"], row["detail"] = reachable, detail
     return rows
 
@@ -109,9 +103,9 @@ def probe(provider: Provider) -> tuple[bool, str]:
     return True, f"HTTP {response.status_code}"
 
 
-def check_history(store: Any) -> dict[str, Any]:
+def check_history(session: ChatSession) -> dict[str, Any]:
     """Where the history is, whether it is private, how many chats it holds and which files are damaged."""
-    root = Path(store.root)
+    root = session.chats.root
     problems: list[str] = []
     mode = stat.S_IMODE(root.stat().st_mode) if root.exists() else None
     if mode is not None and mode & 0o077:
@@ -119,12 +113,12 @@ def check_history(store: Any) -> dict[str, Any]:
         problems.append(text.format(path=root, mode=mode))
     if root.exists() and not os.access(root, os.W_OK):
         problems.append(_("{path} is not writable: new answers cannot be saved.").format(path=root))
-    found = store.problems()
+    found = session.chats.problems()
     problems.extend(err.message for err in found)
     return {
         "root": str(root),
         "mode": f"{mode:o}" if mode is not None else None,
-        "chats": len(store.list_chats()),
+        "chats": len(session.chats.list()),
         "damaged": [err.path for err in found],
         "problems": problems,
         "ok": not problems,
@@ -166,6 +160,8 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
         out.write(f"  {mark}  {text}\n")
     for problem in history["problems"]:
         out.write(f"  {no}  {problem}\n")
+    if report["config"]["problems"]:
+        out.write(_("Configuration") + "\n")
     for problem in report["config"]["problems"]:
         out.write(f"  {no}  {problem}\n")
     out.write(_("Versions") + "\n")

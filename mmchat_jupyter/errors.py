@@ -2,6 +2,7 @@
 
     MMChatError                     every error we raise; str() is one line: what happened and what to do
     ├── ConfigError                 a setting is missing, malformed or not allowed (unknown provider, bad value, policy)
+    │   └── UnknownOption           an option no face or provider takes (also a TypeError, as Python's own is)
     ├── HistoryError                the history store cannot do what was asked
     │   ├── ChatNotFound            no chat with that id or name
     │   ├── ChatNameTaken           rename or create would clash with an existing name
@@ -20,6 +21,9 @@
 
 Streams never raise ContentFiltered: a filtered stream ends with `finish_reason="content_filter"` and the
 refusal text, which the faces show marked. Messages never contain a secret: they pass through `redact()`.
+
+Raised into a notebook cell (`Chat("x").ask(...)` from code), every one of them shows as its one line, not a traceback:
+IPython calls `_render_traceback_()`. Code that catches them sees ordinary exceptions.
 """
 
 from __future__ import annotations
@@ -40,9 +44,17 @@ class MMChatError(Exception):
     def message(self) -> str:
         return str(self.args[0])
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows when this reaches a cell: the one line, like a UsageError, not library frames."""
+        return [f"{type(self).__name__}: {self.message}"]
+
 
 class ConfigError(MMChatError):
     """A setting is missing, malformed or forbidden by policy."""
+
+
+class UnknownOption(ConfigError, TypeError):
+    """An option that no face or provider takes (`Chat.ask(colour=1)`, `%%chat -o colour=1`)."""
 
 
 class HistoryError(MMChatError):
@@ -169,4 +181,5 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "StreamError",
+    "UnknownOption",
 ]

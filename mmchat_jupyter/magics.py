@@ -6,10 +6,10 @@
     %chat list | new | use | rename | delete | clear | show | providers | models | set | templates | usage
           | panel | export | help
 
-Defaults for the options come from `%config ChatMagics.*` (this class is a traitlets Configurable, like
-jupysql's SqlMagic), passed to the engine as the call's options when the cell gives none. Importing this module
-stays cheap so that `%load_ext mmchat_jupyter` is: the engine, the renderer, the widget and exports are imported
-on first use.
+`%config ChatMagics.*` (this class is a traitlets Configurable, like jupysql's SqlMagic) sets this kernel's
+defaults: the "kernel" layer of the one settings precedence (see `_settings`), so `Chat()` and the panel in this
+kernel use them too, and a cell's own options win over them. Importing this module stays cheap so that
+`%load_ext mmchat_jupyter` is: the engine, the renderer, the widget and exports are imported on first use.
 """
 
 from __future__ import annotations
@@ -22,20 +22,23 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
-from traitlets import Enum, Float, Int, Unicode
+from traitlets import Enum, Float, Int, Unicode, observe
 from traitlets.config import Configurable
 
-from ._magic_args import FORMATS, parse_cell_line, split_line
+from ._magic_args import FORMATS, parse_cell_line, parse_options, split_line
 from .errors import MMChatError
 from .i18n import _
 from .types import STATUS_COMPLETE
+
+#: The traits that are settings: this kernel's layer of the settings precedence.
+KERNEL_SETTINGS = ("provider", "model", "temperature", "max_tokens", "top_p")
 
 if TYPE_CHECKING:
     from argparse import Namespace
 
     from .session import ChatSession, Turn
 
-__all__ = ["ChatMagics", "code_of"]
+__all__ = ["ChatMagics", "code_of", "keep_empty_chat_cells"]
 
 # A fenced code block: the fence, an optional info string, the code, and the same fence closing it.
 _CODE_BLOCK = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n(.*?)^ {0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -50,6 +53,14 @@ def user_errors() -> Iterator[None]:
         raise UsageError(str(exc)) from None
 
 
+def keep_empty_chat_cells(lines: list[str]) -> list[str]:
+    """An input transformer: a `%%chat` cell with no body still reaches the magic, so that `%%chat --help` alone
+    prints the help, and an empty question gets our one line, not IPython's "the cell body is empty"."""
+    if lines and re.match(r"%%chat(\s|$)", lines[0]) and all(not line.strip() for line in lines[1:]):
+        return [lines[0] if lines[0].endswith("\n") else lines[0] + "\n", "\n"]
+    return lines
+
+
 def code_of(answer: str) -> str:
     """The code in an answer: its fenced blocks joined by blank lines, or the whole answer when it has none."""
     blocks = [match.group(2).rstrip("\n") for match in _CODE_BLOCK.finditer(answer)]
@@ -60,10 +71,11 @@ def code_of(answer: str) -> str:
 class ChatMagics(Magics, Configurable):
     """`%%chat` asks the model; `%chat` manages chats and settings. Configurable with `%config ChatMagics.*`."""
 
-    provider = Unicode("", help="Provider for %%chat when the cell gives no -p.").tag(config=True)
-    model = Unicode("", help="Model for %%chat when the cell gives no -m (with the provider above).").tag(config=True)
-    temperature = Float(None, allow_none=True, help="Temperature when the cell gives no -t.").tag(config=True)
-    max_tokens = Int(None, allow_none=True, help="Answer length limit when the cell gives no -n.").tag(config=True)
+    provider = Unicode("", help="This kernel's provider, unless a cell or a panel chooses another.").tag(config=True)
+    model = Unicode("", help="This kernel's model (with the provider in effect).").tag(config=True)
+    temperature = Float(None, allow_none=True, help="This kernel's temperature.").tag(config=True)
+    max_tokens = Int(None, allow_none=True, help="This kernel's answer length limit.").tag(config=True)
+    top_p = Float(None, allow_none=True, help="This kernel's nucleus sampling share.").tag(config=True)
     format = Enum(FORMATS, default_value="markdown", help="How answers are shown when the cell gives no -f.").tag(
         config=True
     )
@@ -75,6 +87,14 @@ class ChatMagics(Magics, Configurable):
         # Magics registers the instance with shell.configurables (for %config) and takes the shell's config.
         super().__init__(shell=shell, **kwargs)
         self._session = session
+        for name in KERNEL_SETTINGS:
+            self._kernel_setting({"name": name, "new": getattr(self, name)})
+
+    @observe(*KERNEL_SETTINGS)
+    def _kernel_setting(self, change: Any) -> None:
+        from .config import KERNEL
+
+        KERNEL[change["name"]] = change["new"] if change["new"] not in ("", None) else None
 
     @property
     def session(self) -> ChatSession:
@@ -96,6 +116,14 @@ class ChatMagics(Magics, Configurable):
     @cell_magic("chat")  # type: ignore[arg-type]  # IPython types cell_magic(name) as `_F | Callable[[_F], _F]`
     def chat_cell(self, line: str, cell: str) -> None:
         """Ask the model: the cell body is the prompt (`%chat help` lists the options)."""
+        try:
+            self._ask(line, cell)
+        except KeyboardInterrupt:
+            # Before the question was saved, or between two steps after it: either way history is consistent
+            # (question and answer both saved and marked, or neither); say so in one line, not a traceback.
+            print(_("⏹ Stopped."), file=sys.stderr)
+
+    def _ask(self, line: str, cell: str) -> None:
         with user_errors():
             args = parse_cell_line(line)
             if args.help:
@@ -103,47 +131,53 @@ class ChatMagics(Magics, Configurable):
 
                 print(cell_parser().format_help().rstrip())
                 return
-            prompt = self._prompt(args, cell)
-            options = self._options(args)
+            prompt = self._prompt(cell)
             session = self.session
-            # Check provider, model and values against settings and policy before anything is written.
-            session.resolve(**options)
-            if args.chat is not None:
-                session.use_chat(args.chat)
-            elif args.new is not None:
-                session.new_chat(args.new or None)
             from .display import show_answer
 
             fmt = args.format or self.format
-            turn = show_answer(session, prompt, shell=self.shell, format=fmt, interval=self.update_interval,
-                               own_output=True, **options)
+            try:
+                turn = show_answer(session, prompt, shell=self.shell, format=fmt, interval=self.update_interval,
+                                   own_output=True, **self._options(args))
+            finally:  # after the answer, which owns the cell's output; also when the request was refused
+                for notice in session.notices():
+                    print(notice, file=sys.stderr)
         self._after(turn, fmt)
 
-    def _prompt(self, args: Namespace, cell: str) -> str:
+    def _prompt(self, cell: str) -> str:
         from .interpolate import interpolate
 
         # IPython ends every cell body with a newline of its own; the prompt is what was typed.
         assert self.shell is not None  # a magic runs in the shell that loaded it
         prompt = interpolate(cell.removesuffix("\n"), self.shell.user_ns)
-        if args.template:
-            from .templates import apply_template
-
-            prompt = apply_template(args.template, prompt, self.session.store.get_settings().get("templates"))
         if not prompt.strip():
             raise UsageError(_("%%chat: write the question in the cell, below the %%chat line."))
         return prompt
 
-    def _options(self, args: Namespace) -> dict[str, Any]:
-        """The engine options: the cell's, else the %config defaults (a configured model goes with its provider)."""
-        return {
-            "provider": args.provider or self.provider or None,
-            "model": args.model or (self.model if not args.provider else None) or None,
-            "temperature": args.temperature if args.temperature is not None else self.temperature,
-            "max_tokens": args.max_tokens if args.max_tokens is not None else self.max_tokens,
+    @staticmethod
+    def _options(args: Namespace) -> dict[str, Any]:
+        """The cell's options for the engine (the call layer); what the cell leaves out comes from the layers
+        below, %config ChatMagics.* among them."""
+        options: dict[str, Any] = {
+            **parse_options(args.option),
+            "provider": args.provider,
+            "model": args.model,
+            "temperature": args.temperature,
+            "max_tokens": args.max_tokens,
+            "top_p": args.top_p,
             "system": args.system,
-            "save": not args.no_history,
+            "template": args.template,
             "cache": args.cache,
         }
+        if args.no_history:
+            options["save"] = False
+        elif args.chat is not None:
+            options["chat"] = args.chat
+        elif args.new is not None:
+            options["new_chat"] = args.new or True
+        if not args.cache:
+            del options["cache"]
+        return {key: value for key, value in options.items() if value is not None}
 
     def _after(self, turn: Turn, fmt: str) -> None:
         """Say what went wrong in one line (the partial answer is already shown and saved); insert code."""

@@ -1,83 +1,48 @@
-"""ChatSession: the engine both faces use.
+"""ChatSession: the one engine every face calls — `%%chat`, `ChatPanel`, `Chat`, `mmchat` and the server API.
 
-The `%%chat` magic calls `send()` (blocking, stopped by the kernel's interrupt); the panel awaits `asend()` in
-a task on the kernel's loop (stopped by cancelling it). Both share `_prepare()` (settings, policy, context,
-cache) and `_Recorder` (saving the answer as it grows), so the two faces cannot drift apart. Switching provider
-or model mid-chat keeps the context: it is rebuilt from history on every turn.
+    session = ChatSession()
+    session.chats.list()                     chats, settings, providers, templates: one facet each
+    session.settings.explain("model")        the value and where it came from (one precedence, see _settings)
+    session.providers.status("openai")       configured, and from where
+    turn = session.send("Hello")             a turn, blocking; `await session.asend(...)` is its async twin
+
+No face touches the history store: they call this. A session holds what is particular to one face: its current
+chat and its own choices (the "session" layer of the settings). The turn itself is prepared and run in `_turns`,
+and saved by `_recorder`; switching provider or model mid-chat keeps the context, which is rebuilt from history
+on every turn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import time
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from . import context as ctx
-from ._recorder import Recorder, unsaved
-from .config import MMChat, Settings, load_admin_config
-from .errors import HistorySaveError, MMChatError, ProviderError
-from .history import HistoryStore
+from ._chats import ChatRef, Chats
+from ._provider_status import Providers
+from ._text import check_text
+from ._turns import Run, Turn, iterate, prepare, resolve_options, run_async
+from .errors import ProviderError
+from .history import HistoryStore, UsageTotal
 from .i18n import _, set_language
-from .providers import Provider, default_provider_name, get_provider, provider_class
-from .types import (
-    STATUS_COMPLETE,
-    STATUS_INTERRUPTED,
-    ChatRecord,
-    Completion,
-    GenerationParams,
-    Message,
-    Usage,
-)
+from .templates import Templates
+from .types import STATUS_INTERRUPTED, ChatRecord, GenerationParams
 
+if TYPE_CHECKING:
+    # Imported when first needed: `mmchat list` must not pay for traitlets (see the CLI's import test).
+    from ._settings import Settings
+    from .config import MMChat
 
-class Turn(Completion):
-    """One prompt and its answer as it streams; what the faces display and history stores."""
-
-    def __init__(
-        self, prompt: str, provider: str, model: str, params: GenerationParams, chat: str | None = None
-    ) -> None:
-        super().__init__(model=model)
-        self.prompt, self.provider, self.params, self.chat = prompt, provider, params, chat
-        self.status = STATUS_INTERRUPTED
-        self.error: str | None = None
-        self.exception: MMChatError | None = None
-        self.cached = False
-        self.started = time.monotonic()
-        self.elapsed = 0.0
-        self.chat_id: str | None = None
-        self.user_id: str | None = None
-        self.assistant_id: str | None = None
-        #: Whether the question and the answer are in history (see `save_error` when they are not).
-        self.saved = False
-        #: Set when the turn could not be saved (yet): the one line a face shows after the answer.
-        self.save_error: HistorySaveError | None = None
-
-    def __repr__(self) -> str:
-        return f"<Turn {self.status} {self.provider}/{self.model} {len(self.text)} chars>"
-
-
-@dataclass
-class _Request:
-    turn: Turn
-    provider: Provider
-    messages: list[Message]
-    #: The chat the turn is saved to; None for a one-off question (--no-history).
-    chat: ChatRecord | None
-    cache_key: str | None
-    regenerate_id: str | None = None
-    new_chat: str | None = None
-    save: bool = True
-    system: str | None = None
+__all__ = ["ChatSession", "Turn", "UsageTotal", "default_session", "saved_language"]
 
 
 class ChatSession:
-    """The current chat, the chosen provider and model, and the way to ask.
+    """The current chat, this face's choices, and the way to ask (see the module docstring).
 
-    `provider`/`model`/`params` given here are this session's choices; what is not chosen comes from the user's
-    settings, the administrator's configuration and the environment (see `config`).
+    `chat` names the chat to continue (made on the first question if it does not exist); `provider` and `model`
+    are this session's choices, as `choose()` makes them; `provider_settings` overrides keyword settings of
+    providers (tests, custom transports).
     """
 
     def __init__(
@@ -89,67 +54,114 @@ class ChatSession:
         store: HistoryStore | None = None,
         admin: MMChat | None = None,
         provider_settings: dict[str, dict[str, Any]] | None = None,
+        language: bool = True,
     ) -> None:
-        self.store = store or HistoryStore()
-        self.admin = admin or load_admin_config()
-        self.provider_name = provider
-        self.model = model
+        self._store = store
+        self._admin = admin
+        #: This session's choices: the "session" layer of the settings ({key: value}, "models", "options").
+        self.choices: dict[str, Any] = {}
         self._chat_ref: str | None = None
         #: The chat named at construction: used, or created, on first use (like `%%chat -c NAME`).
         self._chat_name = chat
-        self._extra_provider_settings = provider_settings or {}
-        self._providers: dict[str, Provider] = {}
-        self._task: asyncio.Task[Any] | None = None
-        self.apply_language()
+        #: Keyword settings that override every layer, per provider (tests, custom transports).
+        self.provider_overrides = provider_settings or {}
+        #: Turns streaming now, and the tasks of those started with `asend`.
+        self.running: list[Turn] = []
+        self._tasks: dict[int, asyncio.Task[Any]] = {}
+        self._notices: list[str] = []
+        self.chats = Chats(self)
+        self.providers = Providers(self)
+        if provider:
+            self.choose("provider", provider)
+        if model:
+            self.choose("model", model)
+        if language:
+            self.apply_language()
+
+    @property
+    def store(self) -> HistoryStore:
+        """The history store (faces must not use it: they call the facets)."""
+        if self._store is None:
+            self._store = HistoryStore()
+        return self._store
+
+    @property
+    def admin(self) -> MMChat:
+        """The effective `c.MMChat` configuration, read on first use."""
+        if self._admin is None:
+            from .config import load_admin_config
+
+            self._admin = load_admin_config()
+        return self._admin
+
+    @property
+    def templates(self) -> Templates:
+        return Templates(self.store)
 
     # -- settings -------------------------------------------------------------------------------------------------
 
     @property
     def settings(self) -> Settings:
-        return Settings(self.admin, self.store.get_settings(), os.environ)
+        """The settings as they stand now (the saved ones are read afresh: another kernel may have changed them)."""
+        from ._settings import Settings
+        from .config import KERNEL
 
-    def apply_language(self) -> str:
-        """Make the persisted language (if any) the one new output uses."""
-        return set_language(self.settings.get("lang"))
+        return Settings(self.admin, self.store.get_settings(), os.environ, session=self.choices, kernel=KERNEL,
+                        store=self.store, notices=self._notices)
 
-    def set_default(self, key: str, value: Any) -> Any:
-        """Persist a default (`%chat set`, panel controls); checked against the administrator's policy."""
-        settings = self.settings
-        value = settings.check_user_change(key, value)
-        if key == "lang":
-            set_language(value)  # checked before it is saved: a stored bad language would break every new session
-        self.store.update_settings(**{key: value})
+    def choose(self, key: str, value: Any) -> Any:
+        """Choose a setting for this session only (None or "" forgets the choice); validated like a saved one."""
+        name, provider, value = self.settings.check(key, value)
+        if provider is None:
+            self.choices[name] = value
+        elif name == "model":
+            self.choices.setdefault("models", {})[provider] = value
+        else:
+            self.choices.setdefault("options", {}).setdefault(provider, {})[name] = value
         return value
 
+    def notices(self) -> list[str]:
+        """One-line notices not shown yet (a saved value that became invalid, ...); each is returned once."""
+        taken, self._notices[:] = list(self._notices), []
+        return taken
+
+    def apply_language(self) -> str:
+        """Make the configured language (if any) the one new output uses."""
+        return set_language(self.settings.get("lang"))
+
     def resolve(self, provider: str | None = None, **options: Any) -> tuple[str, GenerationParams]:
-        """The provider name and generation parameters a request would use, after policy checks."""
-        settings = self.settings
-        name = settings.get("provider", provider or self.provider_name) or default_provider_name()
-        known = provider_class(name)  # an unknown name fails here, before anything is saved
-        explicit = options.get("model") or (self.model if name == self.provider_name else None)
-        if explicit:
-            model = settings.get("model", explicit)
-        else:
-            # The default model goes with the default provider; another provider gets its own default.
-            fallback = settings.get("model")
-            fits = fallback in known.known_models or settings.get("provider") == name
-            model = fallback if fallback and fits else known.default_model
-        settings.check_provider(name, model)
-        params = GenerationParams(
-            model=model,
-            temperature=settings.get("temperature", options.get("temperature")),
-            max_tokens=settings.cap_max_tokens(settings.get("max_tokens", options.get("max_tokens"))),
-        )
+        """The provider and generation parameters a turn with these options would use, after every check a turn
+        makes of its options (UnknownOption for one nobody takes); nothing is written."""
+        name, params, _resolution = resolve_options(self, {"provider": provider, **options})
         return name, params
 
-    def provider(self, name: str) -> Provider:
-        """A cached provider instance configured from the settings layers."""
-        if name not in self._providers:
-            kwargs = {**self.settings.provider_settings(name), **self._extra_provider_settings.get(name, {})}
-            self._providers[name] = get_provider(name, **kwargs)
-        return self._providers[name]
+    # Kept for faces not moved yet: the session's provider and model choices.
+    @property
+    def provider_name(self) -> str | None:
+        return self.choices.get("provider")
 
-    # -- chats ----------------------------------------------------------------------------------------------------
+    @provider_name.setter
+    def provider_name(self, value: str | None) -> None:
+        self.choose("provider", value)
+
+    @property
+    def model(self) -> str | None:
+        provider = self.choices.get("provider")
+        return (self.choices.get("models") or {}).get(provider) if provider else self.choices.get("model")
+
+    @model.setter
+    def model(self, value: str | None) -> None:
+        self.choose("model", value)
+
+    def set_default(self, key: str, value: Any) -> Any:
+        """Save a setting for every later session (`session.settings.set`)."""
+        return self.settings.set(key, value)
+
+    def usage(self) -> list[UsageTotal]:
+        """Tokens used per UTC day, provider and model, over the whole history."""
+        return self.store.usage_totals()
+
+    # -- the current chat -----------------------------------------------------------------------------------------
 
     @property
     def chat(self) -> ChatRecord:
@@ -162,62 +174,67 @@ class ChatSession:
         assert self._chat_ref is not None  # use_chat() set it
         return self.store.get_chat(self._chat_ref)
 
-    def use_chat(self, name: str, *, create: bool = True) -> ChatRecord:
-        """Make `name` the current chat; a new chat of that name when none exists and `create` is true.
-
-        Returns the chat: with its messages when `create` is false, else its header only (messages=[]).
-        """
-        record = self.store.get_or_create_chat(name) if create else self.store.get_chat(name)
-        self._chat_ref = record.id
-        return record
-
-    def new_chat(self, name: str | None = None) -> ChatRecord:
-        record = self.store.create_chat(name)
-        self._chat_ref = record.id
-        return record
-
     @property
     def chat_ref(self) -> str | None:
         """The current chat's id (or the name it was opened by); None while none is chosen. Creates nothing."""
         return self._chat_ref or self._chat_name
 
-    def delete_chat(self, name: str) -> ChatRecord:
-        """Delete a chat and return what it held; deleting the current chat makes the next question start a new one."""
-        record = self.store.get_chat(name)
-        self.store.delete_chat(record)
+    def use_chat(self, chat: ChatRef, *, create: bool = True, record: ChatRecord | None = None) -> ChatRecord:
+        """Make `chat` current; a new chat of that name when none exists and `create` is true. Returns the chat:
+        with its messages when `create` is false, else its header only (messages=[])."""
+        if record is None:
+            if create and isinstance(chat, str):
+                check_text(chat, _("the chat name"))
+                record = self.store.get_or_create_chat(chat)
+            else:
+                record = self.store.get_chat(chat)
+        self._chat_ref = record.id
+        return record
+
+    def new_chat(self, name: str | None = None) -> ChatRecord:
+        """Start a new chat and make it current."""
+        record = self.chats.create(name)
+        self._chat_ref = record.id
+        return record
+
+    def forget_chat(self, record: ChatRecord) -> None:
+        """`record` was deleted: if it was current, the next question starts a new chat."""
         if record.id == self._chat_ref or record.name == self._chat_name:
             self._chat_ref = self._chat_name = None
-        return record
 
     def clear(self) -> int:
         """Remove the current chat's messages; returns how many."""
-        return self.store.clear_chat(self.chat)
+        return self.chats.clear()
 
-    # -- asking ---------------------------------------------------------------------------------------------------
+    def regenerate_prompt(self) -> str:
+        """The last question of the current chat; MMChatError when there is none."""
+        from ._turns import _regenerating
 
-    def send(
-        self,
-        prompt: str,
-        *,
-        on_update: Callable[[Turn], None] | None = None,
-        **options: Any,
-    ) -> Turn:
+        return _regenerating(list(self.chat.messages))[0]
+
+    # -- turns ----------------------------------------------------------------------------------------------------
+
+    def send(self, prompt: str, *, on_update: Callable[[Turn], None] | None = None, **options: Any) -> Turn:
         """Ask and stream the answer, calling `on_update(turn)` after every chunk.
 
-        Never raises for provider failures or interrupts: the returned turn says `complete`, `interrupted` or
-        `error` (with the one-line message and the exception), and whatever arrived is saved.
+        Options (validated; an unknown one is UnknownOption): provider, model, temperature, max_tokens, top_p, the
+        provider's extras, system, template, chat, new_chat, save, cache, regenerate. Raises MMChatError for a bad
+        request, before anything is saved. Never raises for provider failures or interrupts once the question is
+        saved: the turn says `complete`, `interrupted` or `error` (with the one-line message and the exception).
         """
-        request = self._prepare(prompt, **options)
-        turns = self._turns(request)
+        run = Run(self, self._prepare(prompt, options))
+        turns = iterate(run)
         try:
+            run.start()
             for turn in turns:
                 if on_update is not None:
                     on_update(turn)
         except (KeyboardInterrupt, ProviderError):
-            pass  # saved and marked by _turns
+            pass  # saved and marked by iterate()
         finally:
             turns.close()  # an interrupt inside on_update lands here: the partial answer is saved as interrupted
-        return request.turn
+            run.end_if_open(STATUS_INTERRUPTED)
+        return run.turn
 
     def stream(self, prompt: str, **options: Any) -> Iterator[str]:
         """The generator twin of `send()` (for `Chat.stream()`): yields the answer's text as it arrives.
@@ -226,146 +243,81 @@ class ChatSession:
         KeyboardInterrupt) keeps the partial answer as interrupted. When a provider revises earlier text
         (`Chunk.replace`), only text past what was already yielded comes out; history keeps the revised answer.
         """
+        run = Run(self, self._prepare(prompt, options))
         sent = 0
-        for turn in self._turns(self._prepare(prompt, **options)):
-            if turn.last is None or turn.last.replace:
-                text = turn.text
-                if len(text) > sent:
-                    yield text[sent:]
-                    sent = len(text)
-            elif turn.last.text:
-                yield turn.last.text
-                sent += len(turn.last.text)
-
-    def _turns(self, request: _Request) -> Generator[Turn, None, None]:
-        """Stream `request`, saving as it goes; yields the turn after each chunk (once for a cached answer).
-
-        Interrupts and provider failures are saved, marked, and re-raised for the caller to present.
-        """
-        turn, recorder = request.turn, _Recorder(self, request)
-        if turn.cached:
-            recorder.finish(STATUS_COMPLETE)
-            yield turn
-            return
         try:
-            for chunk in request.provider.stream(request.messages, turn.params):
-                turn.add(chunk)
-                recorder.progress()
-                yield turn
-        except (KeyboardInterrupt, GeneratorExit):
-            recorder.finish(STATUS_INTERRUPTED)
-            raise
-        except ProviderError as exc:
-            recorder.fail(exc)
-            raise
-        recorder.finish(STATUS_COMPLETE)
+            run.start()
+            for turn in iterate(run):
+                if turn.last is None or turn.last.replace:
+                    text = turn.text
+                    if len(text) > sent:
+                        yield text[sent:]
+                        sent = len(text)
+                elif turn.last.text:
+                    yield turn.last.text
+                    sent += len(turn.last.text)
+        finally:
+            run.end_if_open(STATUS_INTERRUPTED)
 
     async def asend(
-        self,
-        prompt: str,
-        *,
-        on_update: Callable[[Turn], Any] | None = None,
-        **options: Any,
+        self, prompt: str, *, on_update: Callable[[Turn], Any] | None = None, **options: Any
     ) -> Turn:
-        """The async twin of `send()`; cancelling the task stops the stream and keeps the partial answer."""
-        request = self._prepare(prompt, **options)
-        turn, recorder = request.turn, _Recorder(self, request)
-        if turn.cached:
-            return recorder.finish(STATUS_COMPLETE)
-        self._task = asyncio.current_task()
+        """The async twin of `send()`; cancelling the task (or `stop()`) ends the stream and keeps the partial
+        answer. `on_update` may be a coroutine function."""
+        run = Run(self, self._prepare(prompt, options))
+        task = asyncio.current_task()
         try:
-            async for chunk in request.provider.astream(request.messages, turn.params):
-                turn.add(chunk)
-                recorder.progress()
-                if on_update is not None:
-                    await _maybe_await(on_update(turn))
-        except asyncio.CancelledError:
-            return recorder.finish(STATUS_INTERRUPTED)
-        except ProviderError as exc:
-            failed: Turn = recorder.fail(exc)
-            return failed
+            run.start()
+            if task is not None:
+                self._tasks[id(run.turn)] = task
+            return await run_async(run, on_update)
         finally:
-            self._task = None
-        return recorder.finish(STATUS_COMPLETE)
+            self._tasks.pop(id(run.turn), None)
+            run.end_if_open(STATUS_INTERRUPTED)
 
-    def stop(self) -> bool:
-        """Stop the answer streaming in a task (the panel's Stop). True if there was one."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            return True
-        return False
+    def regenerate(self, *, on_update: Callable[[Turn], None] | None = None, **options: Any) -> Turn:
+        """Ask the last question of the chat again, replacing its answer in place."""
+        return self.send("", on_update=on_update, regenerate=True, **options)
 
-    def regenerate_prompt(self) -> str:
-        """The last user prompt of the current chat, for regenerate; ConfigError when there is none."""
-        for record in reversed(self.chat.messages):
-            if record.role == "user":
-                return record.content
-        raise MMChatError(_("Nothing to regenerate: this chat has no question yet."))
+    async def aregenerate(self, *, on_update: Callable[[Turn], Any] | None = None, **options: Any) -> Turn:
+        """The async twin of `regenerate()`."""
+        return await self.asend("", on_update=on_update, regenerate=True, **options)
 
-    def _prepare(
-        self,
-        prompt: str,
-        *,
-        provider: str | None = None,
-        system: str | None = None,
-        save: bool = True,
-        cache: bool = False,
-        regenerate: bool = False,
-        **options: Any,
-    ) -> _Request:
-        name, params = self.resolve(provider, **options)
-        instance = self.provider(name)
-        chat = self.chat if save else None
-        records = list(chat.messages) if chat is not None else []
-        regenerate_id = None
-        if regenerate:
-            prompt = self.regenerate_prompt()
-            last_user = max(i for i, r in enumerate(records) if r.role == "user")
-            answers = [r for r in records[last_user + 1 :] if r.role == "assistant"]
-            regenerate_id = answers[-1].id if answers else None
-            records = records[:last_user]
-        system_prompt = system or (chat.meta.get("system") if chat else None) or self.settings.get("system")
-        messages = ctx.build_context(
-            system_prompt,
-            ctx.history_messages(unsaved(self.store).overlay(chat.id, records)) if chat is not None else [],
-            prompt,
-            context_tokens=instance.context_tokens,
-            max_tokens=params.max_tokens,
-        )
-        instance.check(messages, params)  # a configuration error surfaces here, before anything is saved
-        if system is not None and chat is not None:
-            self.store.update_chat_meta(chat, system=system)
-        turn = Turn(prompt, name, params.model or instance.default_model, params, chat=chat.name if chat else None)
-        key = ctx.cache_key(name, params, messages) if cache else None
-        if key is not None:
-            hit = self.store.find_cached(key)
-            if hit is not None:
-                turn.text, turn.cached = hit.content, True
-                turn.usage = Usage(**hit.usage) if hit.usage else None
-                turn.finish_reason = hit.finish_reason
-        return _Request(turn, instance, messages, chat, key, regenerate_id, save=save)
+    def stop(self, chat: ChatRef | None = None) -> bool:
+        """Stop this session's streaming turns (only those in `chat` when given): a task started with `asend` is
+        cancelled, a blocking `send` stops at its next chunk. True if there was one."""
+        wanted = None
+        if chat is not None:
+            found = self.chats.find(chat)
+            if found is None:
+                return False
+            wanted = found.id
+        stopped = False
+        for turn in list(self.running):
+            if wanted is not None and turn.chat_id != wanted:
+                continue
+            turn.stop_requested = stopped = True
+            task = self._tasks.get(id(turn))
+            if task is not None and not task.done():
+                task.cancel()
+        return stopped
+
+    def close(self) -> None:
+        """Close the providers' pooled connections."""
+        self.providers.close()
+
+    def _prepare(self, prompt: str, options: dict[str, Any]) -> Any:
+        regenerate = bool(options.pop("regenerate", False))
+        return prepare(self, prompt, options, regenerate=regenerate)
 
 
-class _Recorder(Recorder):
-    """The history's recorder (see `_recorder.py`), plus the audit log of a finished turn."""
+def saved_language() -> str | None:
+    """The language saved in the history root (`%chat set lang=...`), read without creating anything there."""
+    from .history.paths import default_root
 
-    def __init__(self, session: ChatSession, request: _Request) -> None:
-        super().__init__(session.store, request)
-        self.session = session
-        self.start()
-
-    def finish(self, status: str) -> Turn:
-        turn: Turn = super().finish(status)
-        if self.session.admin.audit_log and not turn.cached:
-            from .audit import record_turn
-
-            record_turn(self.session.admin, turn)
-        return turn
-
-
-async def _maybe_await(value: Any) -> None:
-    if asyncio.iscoroutine(value):
-        await value
+    if not (default_root() / "settings.json").exists():
+        return None
+    return HistoryStore().get_settings().get("lang") or None
 
 
 _default: ChatSession | None = None

@@ -354,6 +354,9 @@ class ChatPanel(anywidget.AnyWidget):
                 raise
             self.settings = {**shown, "provider": name, "model": params.model, "temperature": params.temperature,
                              "max_tokens": params.max_tokens}
+            notices = session.notices()  # e.g. a saved provider that is no longer allowed: the default is used
+            if notices:
+                self.error = " ".join(notices)
 
     def _system(self) -> str:
         chat_system = self._current().meta.get("system")

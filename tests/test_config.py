@@ -9,7 +9,8 @@ import pytest
 from traitlets.config import Config
 
 from mmchat_jupyter._redact import redact
-from mmchat_jupyter.config import MMChat, Settings, coerce, load_admin_config
+from mmchat_jupyter._settings import Settings, coerce
+from mmchat_jupyter.config import MMChat, load_admin_config
 from mmchat_jupyter.errors import ConfigError
 
 ADMIN_KEY = "AQVN-admin-secret-0123456789"
@@ -57,7 +58,7 @@ def test_each_layer_wins_over_the_ones_below() -> None:
     assert settings(MMChat(), {}, env).get("model") == "env-model"
     assert s.get("temperature") == 0.5
     assert s.get("max_tokens") == 77  # the environment's text is coerced
-    assert settings().get("model") is None
+    assert settings().get("model") == "echo-1"  # the default provider's default model
 
 
 def test_default_provider_is_echo_without_credentials_and_the_configured_one_with() -> None:
@@ -92,14 +93,14 @@ def test_a_locked_setting_takes_the_admins_value_over_saved_and_call_values() ->
 def test_changing_a_locked_setting_is_a_one_line_error() -> None:
     s = settings(MMChat(temperature=0.2, locked=["temperature"]))
     with pytest.raises(ConfigError, match=r"^temperature is set by your administrator") as error:
-        s.check_user_change("temperature", "0.9")
+        s.check("temperature", "0.9")
     assert len(str(error.value).splitlines()) == 1
 
 
 def test_a_key_locked_without_an_admin_value_falls_to_the_environment_then_the_default() -> None:
     admin = MMChat(locked=["model", "provider"])
     assert settings(admin, {"model": "mine"}, {"MMCHAT_MODEL": "spawner-model"}).get("model") == "spawner-model"
-    assert settings(admin, {"model": "mine", "provider": "openai"}).get("model") is None
+    assert settings(admin, {"model": "mine", "provider": "openai"}).get("model") == "echo-1"
     assert settings(admin, {"provider": "openai"}).get("provider") == "echo"
     with pytest.raises(ConfigError):
         settings(admin).get("model", "mine")
@@ -108,9 +109,9 @@ def test_a_key_locked_without_an_admin_value_falls_to_the_environment_then_the_d
 def test_unknown_settings_and_bad_values_are_refused() -> None:
     s = settings()
     with pytest.raises(ConfigError, match="Unknown setting 'colour'"):
-        s.check_user_change("colour", "red")
+        s.check("colour", "red")
     with pytest.raises(ConfigError, match="temperature must be a number from 0 to 2"):
-        s.check_user_change("temperature", "hot")
+        s.check("temperature", "hot")
     assert coerce("max_tokens", "12") == 12
     with pytest.raises(ConfigError):
         coerce("max_tokens", "0")
@@ -127,7 +128,7 @@ def test_allowed_providers_and_models() -> None:
     with pytest.raises(ConfigError, match="Model 'yandexgpt' is not allowed for yandexgpt"):
         s.check_provider("yandexgpt", "yandexgpt")
     with pytest.raises(ConfigError, match="not allowed"):
-        s.check_user_change("provider", "gigachat")
+        s.check("provider", "gigachat")
 
 
 def test_max_tokens_ceiling() -> None:
@@ -137,7 +138,7 @@ def test_max_tokens_ceiling() -> None:
     with pytest.raises(ConfigError, match="max_tokens 501 is above the limit of 500"):
         s.cap_max_tokens(501)
     with pytest.raises(ConfigError, match="above the limit"):
-        s.check_user_change("max_tokens", "9000")
+        s.check("max_tokens", "9000")
     assert settings().cap_max_tokens(None) is None
 
 

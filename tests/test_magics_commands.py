@@ -76,7 +76,8 @@ def test_set_persists_defaults_and_shows_them(shell, magics):
         "Saved: temperature = 0.3", "Saved: system = Be brief."]
     assert magics.session.store.get_settings()["temperature"] == 0.3
     shown = lines(run(shell, "%chat set"))
-    assert "temperature = 0.3" in shown and "system = Be brief." in shown and "max_tokens = —" in shown
+    assert "temperature = 0.3  (your saved settings)" in shown and "system = Be brief.  (your saved settings)" in shown
+    assert "max_tokens = —  (default)" in shown and "provider = echo  (default)" in shown
     assert "System prompt: “Be brief.”" in run(shell, "%%chat\nhi").final["text/plain"]
 
 
@@ -135,7 +136,7 @@ def test_help_lists_every_subcommand(shell):
         ("set temperature", "Write settings as KEY=VALUE"),
         ("set temperature=warm", "temperature must be a number from 0 to 2"),
         ("set colour=red", "Unknown setting 'colour'"),
-        ("set lang=xx", "Unknown language 'xx'"),
+        ("set lang=xx", "lang must be one of en, ru, not 'xx'"),
         ("models nope", "Unknown provider 'nope'"),
         ("new 'taken'", "already exists"),
         ("templates add onlyname", "Usage: %chat templates"),

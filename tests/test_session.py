@@ -41,7 +41,7 @@ def test_a_configuration_error_leaves_no_half_turn(session, monkeypatch):
 def test_switching_provider_mid_chat_keeps_the_context(session):
     session.send("first question")
     with FakeYandex() as server:
-        session._extra_provider_settings["yandexgpt"] = {
+        session.provider_overrides["yandexgpt"] = {
             "base_url": server.url, "api_key": "k-123456", "folder_id": FOLDER
         }
         turn = session.send("second question", provider="yandexgpt")
@@ -65,7 +65,7 @@ def test_provider_failure_keeps_the_partial_answer_marked(session):
     with FakeYandex() as server:
         server.script(["Part one, ", "part two, ", "part three."])
         server.tamper(drop_after=2)
-        session._extra_provider_settings["yandexgpt"] = {
+        session.provider_overrides["yandexgpt"] = {
             "base_url": server.url, "api_key": "k-123456", "folder_id": FOLDER, "max_retries": 0
         }
         turn = session.send("q", provider="yandexgpt")

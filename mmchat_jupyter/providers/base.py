@@ -4,6 +4,9 @@ A provider is sans-IO at heart: `build_request()` makes an `httpx.Request`, `new
 `Chunk` deltas, and `error_from_response()` maps an error body to our exception tree. The shared drivers below
 (`stream()` for the magic, `astream()` for the widget) do the I/O: send, retry before the first byte, read, and
 turn transport failures into `ProviderError`s that keep the text received so far.
+
+A provider that does its own I/O (a local model, another SDK) overrides `stream()` or `astream()` instead of the
+sans-IO hooks; the other twin then runs it in a thread (`_bridge`), so it works through every face either way.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from .. import errors
 from .._redact import Secret, clip, install_log_filter
 from ..i18n import N_, _
 from ..types import Chunk, Completion, GenerationParams, Message
+from ._bridge import async_from_sync, sync_from_async
 from ._parsing import BodyParser, ErrorEvent, MalformedStream, StreamParser
+from .options import Options
 
 log = logging.getLogger("mmchat_jupyter.providers")
 # httpx and httpcore log requests at DEBUG: scrub any credential before a handler sees it.
@@ -38,11 +43,12 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class Provider:
-    """One LLM service behind one interface.
+    """One LLM service behind one interface (README: "Writing a provider" is the contract for plugins).
 
     Subclasses set the class attributes, read their settings in `__init__` (explicit keyword > environment) and
-    implement `build_request`, `new_parser`, `error_from_response`; GigaChat also overrides `auth`.
-    `transport` / `async_transport` are injectable (e.g. `httpx.MockTransport`) like httpx's own.
+    implement `build_request`, `new_parser`, `error_from_response` (GigaChat also overrides `auth`), or override
+    `stream`/`astream` outright. `transport` / `async_transport` are injectable (e.g. `httpx.MockTransport`) like
+    httpx's own. `Options` declares the generation options it takes (see `options`).
     """
 
     name: ClassVar[str]
@@ -50,10 +56,17 @@ class Provider:
     #: A class default that an instance may shadow (OPENAI_MODEL, GIGACHAT_MODEL): `complete()` reports it.
     default_model: str
     known_models: ClassVar[tuple[str, ...]] = ()
+    #: The generation options this provider takes: the common ones, plus its extras in a subclass.
+    Options: ClassVar[type[Options]] = Options
+    #: The environment variable naming the default model (OPENAI_MODEL...), if there is one.
+    model_env: ClassVar[str | None] = None
     #: One line that tells the user which settings hold this provider's credentials.
     auth_hint: ClassVar[str] = ""
-    #: Environment variables that, when set, make this provider usable.
+    #: Environment variables that hold credentials; a provider without any needs none.
     credential_env: ClassVar[tuple[str, ...]] = ()
+    #: The server's address when no `base_url` is given, and the environment variable that overrides it.
+    default_base_url: ClassVar[str] = ""
+    base_url_env: ClassVar[str | None] = None
     #: Largest context (tokens) of the default model, used to trim long chats.
     context_tokens: ClassVar[int] = 8000
     #: When set, a 200 answer of another media type is a StreamError (e.g. a proxy's HTML page).
@@ -72,7 +85,8 @@ class Provider:
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = (base_url or "").rstrip("/")
+        from_env = os.environ.get(self.base_url_env) if self.base_url_env else None
+        self.base_url = (base_url or from_env or self.default_base_url).rstrip("/")
         timeout = float(read_timeout or os.environ.get("MMCHAT_READ_TIMEOUT") or DEFAULT_READ_TIMEOUT)
         self.timeout = httpx.Timeout(timeout, connect=CONNECT_TIMEOUT)
         self.max_retries = max_retries
@@ -86,9 +100,30 @@ class Provider:
     # -- what a provider implements (no I/O) ------------------------------------------------------------------
 
     @classmethod
-    def configured(cls, env: Mapping[str, str] = os.environ) -> bool:
-        """Whether credentials for this provider are present (without checking that they work)."""
-        return any(env.get(var) for var in cls.credential_env)
+    def configured(cls, env: Mapping[str, str] = os.environ, settings: Mapping[str, Any] | None = None) -> bool:
+        """Whether this provider has what it needs to connect (without checking that it works): no credentials
+        needed, or one of `credential_env` set, or a credential among `settings` (its keyword settings)."""
+        from ..config import SECRET_SETTINGS
+
+        if not cls.credential_env or any(env.get(var) for var in cls.credential_env):
+            return True
+        return any(key in SECRET_SETTINGS and value for key, value in (settings or {}).items())
+
+    @classmethod
+    def setting_names(cls) -> frozenset[str]:
+        """The keyword settings the class takes (`c.MMChat.provider_settings` keys): the named parameters of every
+        `__init__` up to Provider's (an `__init__` passes the rest on with `**settings`)."""
+        import inspect
+
+        names: set[str] = set()
+        for klass in cls.__mro__[: cls.__mro__.index(Provider) + 1]:
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            for parameter in list(inspect.signature(init).parameters.values())[1:]:
+                if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+                    names.add(parameter.name)
+        return frozenset(names)
 
     def build_request(self, messages: Sequence[Message], params: GenerationParams) -> httpx.Request:
         """The streaming request for this conversation."""
@@ -98,9 +133,10 @@ class Provider:
         """Raise ConfigError now if the request cannot be built (missing folder id, bad CA file...).
 
         The engine calls this before it saves anything, so a configuration mistake leaves no half turn behind.
-        Building a request is pure, so checking costs no I/O.
+        Building a request is pure, so checking costs no I/O. A provider doing its own I/O has nothing to build.
         """
-        self.build_request(messages, params)
+        if _overrides(type(self), "build_request"):
+            self.build_request(messages, params)
 
     def new_parser(self) -> StreamParser:
         """A fresh parser for one streamed response body."""
@@ -115,8 +151,26 @@ class Provider:
         return None
 
     def models(self) -> list[str]:
-        """Model names this provider offers."""
+        """Model names this provider offers: what its server lists where it can list them (see `list_models`),
+        else the known ones. Raises ProviderError when the server refuses or cannot be reached."""
         return list(self.known_models) or [self.default_model]
+
+    def list_models(self, request: httpx.Request, ids: Any) -> list[str] | None:
+        """Send a model-listing `request` and return `ids(payload)`; None when the server has no such listing
+        (404, 405, 501) or answers something unreadable. A refused key or an unreachable server raises."""
+        try:
+            response = self._sync_client().send(request, auth=self.auth() or httpx.USE_CLIENT_DEFAULT)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, "") from None
+        if response.status_code in (404, 405, 501):
+            return None
+        if response.status_code != 200:
+            raise self.error_from_response(response)
+        try:
+            return [str(item) for item in ids(response.json())]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.debug("%s: unreadable model list", self.name)
+            return None
 
     def describe(self) -> dict[str, str]:
         """Where this provider's settings come from, for `%chat providers` and `mmchat doctor`; never values."""
@@ -173,6 +227,9 @@ class Provider:
 
     def stream(self, messages: Iterable[Message], params: GenerationParams | None = None) -> Iterator[Chunk]:
         """Stream the answer to `messages` as Chunk deltas (blocking; interruptible by KeyboardInterrupt)."""
+        if not _overrides(type(self), "build_request") and _overrides(type(self), "astream"):
+            yield from sync_from_async(lambda: self.astream(messages, params))
+            return
         request = self.build_request(list(messages), params or GenerationParams())
         client = self._sync_client()
         waited = 0.0
@@ -216,6 +273,10 @@ class Provider:
         self, messages: Iterable[Message], params: GenerationParams | None = None
     ) -> AsyncIterator[Chunk]:
         """The async twin of `stream()`: same requests, same parser, same chunks."""
+        if not _overrides(type(self), "build_request") and _overrides(type(self), "stream"):
+            async for chunk in async_from_sync(lambda: self.stream(messages, params)):
+                yield chunk
+            return
         request = self.build_request(list(messages), params or GenerationParams())
         client = self._async_client()
         waited = 0.0
@@ -350,14 +411,36 @@ class Provider:
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
             text = _("{label} did not answer within {seconds:g} s: try again, or raise MMCHAT_READ_TIMEOUT.")
             return errors.ProviderTimeout(text.format(label=self.label, seconds=self.timeout.read), **common)
+        url = _failed_url(exc)
         if partial:
-            text = _("The connection to {label} dropped mid-answer: the text so far is kept; try again.")
+            message = _("The connection to {label} dropped mid-answer: the text so far is kept; try again.").format(
+                label=self.label)
         elif _tls_verify_failure(exc):
-            text = _("Cannot verify the TLS certificate of {label} at {url}: {hint}.")
+            message = _("Cannot verify the TLS certificate of {label} at {url}: {hint}.").format(
+                label=self.label, url=url or self.base_url, hint=_(self.tls_hint))
         else:
-            text = _("Cannot reach {label} at {url}: check the network, proxy settings and the base URL.")
-        message = text.format(label=self.label, url=self.base_url, hint=_(self.tls_hint))
+            message = self.unreachable(url)
         return errors.ProviderConnectionError(message, **common)
+
+    def unreachable(self, url: str | None) -> str:
+        """The one line for a server that cannot be reached; `url` is the address that failed, when known."""
+        text = _("Cannot reach {label} at {url}: check the network, proxy settings and the base URL.")
+        return text.format(label=self.label, url=url or self.base_url)
+
+
+def _overrides(cls: type, method: str) -> bool:
+    """Whether `cls` (a Provider subclass) has its own `method`."""
+    return getattr(cls, method) is not getattr(Provider, method)
+
+
+def _failed_url(exc: BaseException) -> str | None:
+    """The address (scheme, host, port, path) of the request that failed, when httpx knows it."""
+    try:
+        request = exc.request  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when the error has no request
+        return None
+    url = request.url
+    return str(url.copy_with(query=None, fragment=None))
 
 
 def _tls_verify_failure(exc: BaseException) -> bool:

@@ -13,7 +13,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 from ..i18n import _
@@ -33,10 +33,6 @@ class EchoProvider(Provider):
     def __init__(self, *, delay: float | None = None, **settings: Any) -> None:
         super().__init__(base_url="offline", **settings)
         self.delay = float(delay if delay is not None else os.environ.get("MMCHAT_ECHO_DELAY") or 0)
-
-    @classmethod
-    def configured(cls, env: Mapping[str, str] = os.environ) -> bool:
-        return True
 
     def check(self, messages: Sequence[Message], params: GenerationParams) -> None:
         """Nothing can be misconfigured offline."""

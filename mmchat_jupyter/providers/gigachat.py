@@ -18,7 +18,6 @@ The token flow is in `_gigachat_auth`; the drivers in `base` do all I/O.
 
 from __future__ import annotations
 
-import logging
 import os
 import ssl
 import uuid
@@ -43,8 +42,7 @@ from ..types import (
 from ._gigachat_auth import GigaChatAuth, TokenCache
 from ._parsing import MalformedStream, SSEParser
 from .base import Provider
-
-log = logging.getLogger("mmchat_jupyter.providers.gigachat")
+from .options import Options, option
 
 DEFAULT_BASE_URL = "https://gigachat.devices.sberbank.ru/api/v1"
 DEFAULT_AUTH_URL = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
@@ -61,6 +59,12 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
+class GigaChatOptions(Options):
+    repetition_penalty: float | None = option(float, N_("above 1 discourages repeating words, below 1 allows it"),
+                                              low=0, open_low=True)
+    profanity_check: bool | None = option(bool, N_("GigaChat's own profanity filter on or off"))
+
+
 class GigaChatProvider(Provider):
     """GigaChat by Sber, with its self-renewing OAuth token and an optional custom CA bundle."""
 
@@ -70,6 +74,10 @@ class GigaChatProvider(Provider):
     known_models = ("GigaChat", "GigaChat-2", "GigaChat-2-Pro", "GigaChat-2-Max", "GigaChat-Pro", "GigaChat-Max")
     auth_hint = N_("check GIGACHAT_CREDENTIALS and GIGACHAT_SCOPE")
     credential_env = ("GIGACHAT_CREDENTIALS", "GIGACHAT_ACCESS_TOKEN")
+    model_env = "GIGACHAT_MODEL"
+    Options = GigaChatOptions
+    default_base_url = DEFAULT_BASE_URL
+    base_url_env = "GIGACHAT_BASE_URL"
     context_tokens = 32000
     stream_content_type = "text/event-stream"
     tls_hint = N_(
@@ -91,7 +99,7 @@ class GigaChatProvider(Provider):
     ) -> None:
         env = os.environ
         settings["verify"] = _verify(ca_bundle_file, verify_ssl_certs, settings.get("verify", True))
-        super().__init__(base_url=base_url or env.get("GIGACHAT_BASE_URL") or DEFAULT_BASE_URL, **settings)
+        super().__init__(base_url=base_url, **settings)
         self.scope = scope or env.get("GIGACHAT_SCOPE") or DEFAULT_SCOPE
         self.auth_url = auth_url or env.get("GIGACHAT_AUTH_URL") or DEFAULT_AUTH_URL
         # An instance default shadows the class one, so `complete()` reports the model really used.
@@ -128,6 +136,11 @@ class GigaChatProvider(Provider):
         }
         return httpx.Request("POST", f"{self.base_url}/chat/completions", json=body, headers=headers)
 
+    def check(self, messages: Sequence[Message], params: GenerationParams) -> None:
+        """Missing credentials are refused here, before the engine saves anything (like YandexGPT's)."""
+        super().check(messages, params)
+        self._require_credentials(checking=True)
+
     def new_parser(self) -> GigaChatParser:
         return GigaChatParser()
 
@@ -150,26 +163,39 @@ class GigaChatProvider(Provider):
 
     def auth(self) -> httpx.Auth:
         """The OAuth flow (one token per provider instance, shared by sync and async calls)."""
+        self._require_credentials()
+        return self._auth
+
+    def models(self) -> list[str]:
+        """Chat model ids from `GET /models`; the known list when the server has none. A refused key raises."""
+        request = httpx.Request("GET", f"{self.base_url}/models", headers={"Accept": "application/json"})
+        # The 2023 list has no "type"; today's also lists embedders and classifiers.
+        ids = self.list_models(request, lambda payload: [m["id"] for m in payload["data"]
+                                                         if m.get("type", "chat") == "chat"])
+        return ids or super().models()
+
+    def unreachable(self, url: str | None) -> str:
+        """The OAuth host is another host and port (9443, often blocked by firewalls): name the one that failed."""
+        if url is not None and httpx.URL(url).netloc == httpx.URL(self.auth_url).netloc != httpx.URL(
+                self.base_url).netloc:
+            text = _("Cannot reach {label}'s token service at {url}: check that the network allows this host and "
+                     "port, and GIGACHAT_AUTH_URL.")
+            return text.format(label=self.label, url=url)
+        return super().unreachable(url)
+
+    # -- internals ------------------------------------------------------------------------------------------------
+
+    def _require_credentials(self, *, checking: bool = False) -> None:
+        """Raise when there is neither a token nor a key to get one: a ConfigError while `checking` a request
+        before anything is saved, an AuthError when a call is made anyway."""
         if self._tokens.token is None and not self._tokens.can_fetch:
             text = _(
                 "{label} has no credentials: set GIGACHAT_CREDENTIALS (the authorization key) or GIGACHAT_ACCESS_TOKEN."
             )
-            raise errors.AuthError(text.format(label=self.label), provider=self.name)
-        return self._auth
-
-    def models(self) -> list[str]:
-        """Chat model ids from `GET /models`; the known list when the server cannot be asked."""
-        try:
-            response = self._sync_client().get(f"{self.base_url}/models", auth=self.auth())
-            response.raise_for_status()
-            # The 2023 list has no "type"; today's also lists embedders and classifiers.
-            ids = [m["id"] for m in response.json()["data"] if m.get("type", "chat") == "chat"]
-        except (httpx.HTTPError, errors.ProviderError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.debug("gigachat: cannot list models (%s); using the known ones", type(exc).__name__)
-            return super().models()
-        return ids or super().models()
-
-    # -- internals ------------------------------------------------------------------------------------------------
+            message = text.format(label=self.label)
+            if checking:
+                raise errors.ConfigError(message)
+            raise errors.AuthError(message, provider=self.name)
 
     def _unreadable_token(self, response: httpx.Response) -> errors.ProviderError:
         # A 200 without a token: auth_url most likely points at some other service.

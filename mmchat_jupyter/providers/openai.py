@@ -21,6 +21,7 @@ from ..i18n import N_
 from ..types import FINISH_TOOL_CALLS, Chunk, GenerationParams, Message, Usage
 from ._parsing import ErrorEvent, MalformedStream, SSEParser
 from .base import CONNECT_TIMEOUT, Provider
+from .options import Options, option
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -36,12 +37,20 @@ _TYPE_TO_STATUS = {
 }
 
 
+class OpenAIOptions(Options):
+    seed: int | None = option(int, N_("random seed: the same seed and prompt give the same answer, where supported"))
+    presence_penalty: float | None = option(float, N_("penalise tokens already present: more new topics"),
+                                            low=-2, high=2)
+    frequency_penalty: float | None = option(float, N_("penalise frequent tokens: less repetition"), low=-2, high=2)
+
+
 class OpenAIProvider(Provider):
     """An OpenAI-compatible server.
 
     Settings (keyword, else environment): `api_key` (OPENAI_API_KEY; optional, local servers need none),
     `base_url` (OPENAI_BASE_URL), `model` (OPENAI_MODEL, the default model), `project` (OPENAI_PROJECT, sent as
-    `OpenAI-Project`; Yandex's `/v1/models` wants the folder id there). `params.extra` is merged into the body.
+    `OpenAI-Project`; Yandex's `/v1/models` wants the folder id there). `params.extra` (the extras declared in
+    `OpenAIOptions`) is merged into the body.
 
     For YandexGPT: `base_url="https://llm.api.cloud.yandex.net/v1"`, a Yandex API key, and models named
     `gpt://<folder>/yandexgpt/latest`.
@@ -53,6 +62,10 @@ class OpenAIProvider(Provider):
     known_models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1")
     auth_hint = N_("check OPENAI_API_KEY and OPENAI_BASE_URL")
     credential_env = ("OPENAI_API_KEY",)
+    model_env = "OPENAI_MODEL"
+    Options = OpenAIOptions
+    default_base_url = DEFAULT_BASE_URL
+    base_url_env = "OPENAI_BASE_URL"
     context_tokens = 128000
     stream_content_type = "text/event-stream"
 
@@ -65,16 +78,17 @@ class OpenAIProvider(Provider):
         project: str | None = None,
         **settings: Any,
     ) -> None:
-        super().__init__(base_url=base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL, **settings)
+        super().__init__(base_url=base_url, **settings)
         self.api_key = self.secret(api_key, "OPENAI_API_KEY")
         # Per instance: the default model is whatever this server serves (OPENAI_MODEL), not OpenAI's.
         self.default_model = model or os.environ.get("OPENAI_MODEL") or type(self).default_model
         self.project = project or os.environ.get("OPENAI_PROJECT") or None
 
     @classmethod
-    def configured(cls, env: Mapping[str, str] = os.environ) -> bool:
+    def configured(cls, env: Mapping[str, str] = os.environ, settings: Mapping[str, Any] | None = None) -> bool:
         """A key, or a base URL alone: a local server (Ollama, vLLM) needs no key."""
-        return bool(env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL"))
+        settings = settings or {}
+        return super().configured(env, settings) or bool(env.get(cls.base_url_env or "") or settings.get("base_url"))
 
     def build_request(self, messages: Sequence[Message], params: GenerationParams) -> httpx.Request:
         body: dict[str, Any] = {
@@ -100,17 +114,13 @@ class OpenAIProvider(Provider):
         return self.make_error(response.status_code, error_message(response), response)
 
     def models(self) -> list[str]:
-        """The chat model ids the server lists at `GET {base_url}/models`; the known models if it cannot."""
-        try:
-            response = self._sync_client().get(
-                f"{self.base_url}/models", headers=self._headers(), timeout=CONNECT_TIMEOUT
-            )
-            response.raise_for_status()
-            ids = [str(item["id"]) for item in response.json()["data"]]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            return super().models()
+        """The chat model ids the server lists at `GET {base_url}/models` (an Ollama, vLLM or LiteLLM server lists
+        its own); the known models only when the server has no listing. A refused key raises AuthError."""
+        request = httpx.Request("GET", f"{self.base_url}/models", headers=self._headers(),
+                                extensions={"timeout": httpx.Timeout(CONNECT_TIMEOUT).as_dict()})
+        ids = self.list_models(request, lambda payload: [item["id"] for item in payload["data"]])
         # Yandex lists embedding (emb://) and image (art://) models beside the chat (gpt://) ones.
-        chat = sorted(i for i in ids if "://" not in i or i.startswith("gpt://"))
+        chat = sorted(i for i in ids or () if "://" not in i or i.startswith("gpt://"))
         return chat or super().models()
 
     def _headers(self) -> dict[str, str]:

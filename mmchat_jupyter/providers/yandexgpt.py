@@ -31,6 +31,7 @@ from ..types import (
 )
 from ._parsing import ErrorEvent, MalformedStream, StreamParser
 from .base import Provider
+from .options import Options, option
 
 DEFAULT_BASE_URL = "https://llm.api.cloud.yandex.net"
 
@@ -48,14 +49,20 @@ _GRPC_TO_HTTP = {
 }
 
 
+class YandexGPTOptions(Options):
+    reasoning_mode: str | None = option(str, N_("DISABLED, or ENABLED_HIDDEN to let the model reason first"),
+                                        choices=("DISABLED", "ENABLED_HIDDEN"))
+
+
 class YandexGPTProvider(Provider):
     """YandexGPT (Yandex Cloud AI Studio), native API.
 
     Settings (keyword, else environment): `api_key` (YANDEX_API_KEY, sent as `Api-Key`) or `iam_token`
     (YANDEX_IAM_TOKEN, sent as `Bearer` with `x-folder-id`), `folder_id` (YANDEX_FOLDER_ID), `base_url`
-    (YANDEX_BASE_URL). Models are short names (`yandexgpt-lite`, `yandexgpt/rc`) completed into
-    `gpt://<folder>/<name>/latest`, or whole `gpt://` / `ds://` URIs. `params.extra` goes into
-    `completionOptions` (e.g. `reasoningOptions`); the API has no `top_p`.
+    (YANDEX_BASE_URL), `model` (YANDEX_MODEL, the default model). Models are short names (`yandexgpt-lite`,
+    `yandexgpt/rc`) completed into `gpt://<folder>/<name>/latest`, or whole `gpt://` / `ds://` URIs.
+    `params.extra` goes into `completionOptions` (`reasoning_mode` as `reasoningOptions.mode`); the API has no
+    `top_p`, so it is not sent.
     """
 
     name = "yandexgpt"
@@ -64,6 +71,10 @@ class YandexGPTProvider(Provider):
     known_models = ("yandexgpt", "yandexgpt-lite", "yandexgpt/rc", "llama", "llama-lite")
     auth_hint = N_("check YANDEX_API_KEY (or YANDEX_IAM_TOKEN) and YANDEX_FOLDER_ID")
     credential_env = ("YANDEX_API_KEY", "YANDEX_IAM_TOKEN")
+    model_env = "YANDEX_MODEL"
+    Options = YandexGPTOptions
+    default_base_url = DEFAULT_BASE_URL
+    base_url_env = "YANDEX_BASE_URL"
     context_tokens = 32000
 
     def __init__(
@@ -73,9 +84,12 @@ class YandexGPTProvider(Provider):
         iam_token: str | Secret | None = None,
         folder_id: str | None = None,
         base_url: str | None = None,
+        model: str | None = None,
         **settings: Any,
     ) -> None:
-        super().__init__(base_url=base_url or os.environ.get("YANDEX_BASE_URL") or DEFAULT_BASE_URL, **settings)
+        super().__init__(base_url=base_url, **settings)
+        # An instance default shadows the class one, so `complete()` reports the model really used.
+        self.default_model = model or os.environ.get("YANDEX_MODEL") or type(self).default_model
         # An explicit credential of either kind beats both environment variables.
         if api_key or iam_token:
             self.api_key, self.iam_token = self.secret(api_key), self.secret(iam_token)
@@ -96,7 +110,11 @@ class YandexGPTProvider(Provider):
         return f"gpt://{self.folder_id}/{name}/{branch or 'latest'}"
 
     def build_request(self, messages: Sequence[Message], params: GenerationParams) -> httpx.Request:
-        options: dict[str, Any] = {**params.extra, "stream": True}
+        extra = dict(params.extra)
+        reasoning = extra.pop("reasoning_mode", None)
+        options: dict[str, Any] = {**extra, "stream": True}
+        if reasoning is not None:
+            options["reasoningOptions"] = {"mode": reasoning}
         if params.temperature is not None:
             options["temperature"] = params.temperature
         if params.max_tokens is not None:

@@ -352,5 +352,8 @@ def test_models_lists_chat_models_from_the_server(fake, make, fixtures_dir):
     assert "GigaChat-2-Max" in models and "Embeddings" not in models and len(models) == 13
     fake.models_body = (fixtures_dir / "gigachat/tests/data/models.json").read_bytes()
     assert provider.models() == ["GigaChat:v1.2.19.2"]  # the 2023 list has no "type"
+    fake.fail_next(Reply.json(404, {"status": 404, "message": "Not Found"}))
+    assert provider.models() == list(GigaChatProvider.known_models)  # no listing: the known models
     fake.fail_next(Reply.json(500, {"status": 500, "message": "Internal Server Error"}))
-    assert provider.models() == list(GigaChatProvider.known_models)
+    with pytest.raises(errors.ServerError):  # the server failed: said, not hidden behind the known list
+        provider.models()

@@ -247,14 +247,26 @@ def test_models(server):
     provider = make(server)
     assert provider.models() == ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"]
     assert server.requests[-1].path == "/v1/models"
+    server.fail_next(Reply.json(404, {"error": {"message": "no such route", "type": "not_found_error"}}))
+    assert provider.models() == list(OpenAIProvider.known_models)  # a server without a listing
     server.fail_next(Reply.json(500, {"error": {"message": "down", "type": "server_error"}}))
-    assert provider.models() == list(OpenAIProvider.known_models)
+    with pytest.raises(ServerError, match="down"):
+        provider.models()
+
+
+def test_models_with_a_refused_key_say_so():
+    """Regression: a refused key used to give OpenAI's built-in list, as if the server had answered."""
+    with FakeOpenAI(api_key="sk-right-key") as server:
+        provider = OpenAIProvider(base_url=server.url + "/v1", api_key="sk-wrong-key", verify=TLS)
+        with pytest.raises(AuthError, match="rejected the credentials"):
+            provider.models()
 
 
 def test_models_without_a_server():
     with FakeOpenAI() as server:
         url = server.url
-    assert OpenAIProvider(base_url=url + "/v1", verify=TLS).models() == list(OpenAIProvider.known_models)
+    with pytest.raises(ProviderConnectionError, match="Cannot reach OpenAI API at http://127.0.0.1"):
+        OpenAIProvider(base_url=url + "/v1", verify=TLS).models()
 
 
 def test_max_tokens_gives_length(server):
