@@ -7,6 +7,8 @@ and stores all or none.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -49,7 +51,9 @@ class Chats:
 
     # -- reading --------------------------------------------------------------------------------------------------
 
-    def list(self, search: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[ChatSummary]:
+    def list(
+        self, search: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[ChatSummary]:
         """Chats, most recently updated first; with `search`, those whose name or messages contain it (any case)."""
         chats = self._store.list_chats()
         needle = (search or "").strip().casefold()
@@ -59,7 +63,7 @@ class Chats:
         end = None if limit is None else offset + limit
         return chats[offset:end]
 
-    def search(self, text: str, *, limit: int | None = None) -> list[SearchHit]:
+    def search(self, text: str, *, limit: int | None = None) -> builtins.list[SearchHit]:
         """Messages that contain `text` (any case), newest chats first."""
         return self._store.search(text, limit=limit)
 
@@ -74,12 +78,12 @@ class Chats:
         except ChatNotFound:
             return None
 
-    def messages(self, chat: ChatRef, *, offset: int = 0, limit: int | None = None) -> list[MessageRecord]:
+    def messages(self, chat: ChatRef, *, offset: int = 0, limit: int | None = None) -> builtins.list[MessageRecord]:
         """The chat's messages, oldest first, `limit` of them from `offset`."""
         messages = self.get(chat).messages
         return messages[offset : None if limit is None else offset + limit]
 
-    def problems(self) -> list[CorruptHistoryError]:
+    def problems(self) -> builtins.list[CorruptHistoryError]:
         """Every damaged file in the history, each naming its file."""
         return self._store.problems()
 
@@ -119,33 +123,31 @@ class Chats:
 
         return export_chat(self.get(chat), format, path)
 
-    def import_files(self, paths: Sequence[str | os.PathLike[str]]) -> list[Imported]:
+    def import_files(self, paths: Sequence[str | os.PathLike[str]]) -> builtins.list[Imported]:
         """Import JSON exports: every file is read and checked first, then all are stored, or none."""
         from .export import read_export
 
         records = [read_export(path) for path in paths]
         return self._import([str(path) for path in paths], records)
 
-    def import_records(self, records: Iterable[ChatRecord]) -> list[Imported]:
+    def import_records(self, records: Iterable[ChatRecord]) -> builtins.list[Imported]:
         """Import chats already read (an API request body, `export.read_export`); all or none."""
         records = list(records)
         return self._import([f"#{index + 1}" for index in range(len(records))], records)
 
-    def _import(self, sources: list[str], records: list[ChatRecord]) -> list[Imported]:
+    def _import(self, sources: builtins.list[str], records: builtins.list[ChatRecord]) -> builtins.list[Imported]:
         from .export import import_chat
 
-        for source, record in zip(sources, records):
+        for source, record in zip(sources, records, strict=True):
             _check_record(record, source)
-        stored: list[Imported] = []
+        stored: builtins.list[Imported] = []
         try:
-            for source, record in zip(sources, records):
+            for source, record in zip(sources, records, strict=True):
                 stored.append(Imported(source, record.name, import_chat(record, store=self._store)))
         except BaseException:
             for item in stored:  # all or none: take back what this call stored
-                try:
+                with contextlib.suppress(MMChatError):
                     self._store.delete_chat(item.chat)
-                except MMChatError:
-                    pass
             raise
         return stored
 

@@ -7,6 +7,7 @@ a base URL alone points at a local server that needs no key. Where from is said 
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +72,7 @@ class Providers:
         self._session = session
         self._instances: dict[str, Provider] = {}
 
-    def list(self) -> list[ProviderStatus]:
+    def list(self) -> builtins.list[ProviderStatus]:
         """Every registered provider, those that fail to load included (with `error` set)."""
         from .providers.registry import broken, load_all
 
@@ -84,7 +85,7 @@ class Providers:
         settings = self._session.settings
         return provider_status(settings, name, default=settings.resolve().provider.value)
 
-    def problems(self) -> list[str]:
+    def problems(self) -> builtins.list[str]:
         """One line per plugin that was skipped (broken, or named like a built-in)."""
         from .providers.registry import problems
 
@@ -112,7 +113,7 @@ class Providers:
             self._instances[name] = cls(**{**settings, **extra})
         return self._instances[name]
 
-    def models(self, name: str | None = None) -> list[str]:
+    def models(self, name: str | None = None) -> builtins.list[str]:
         """The models of `name` (default: the provider in effect): what its server lists where it can list them
         (an OpenAI-compatible server's own /v1/models), else the known ones. Without credentials, the known ones.
         ProviderError (AuthError for a refused key) when the server refuses or cannot be reached."""
@@ -122,7 +123,7 @@ class Providers:
             return list(cls.known_models) or [cls.default_model]
         return self.instance(name).models()
 
-    def options(self, name: str | None = None) -> list[OptionSpec]:
+    def options(self, name: str | None = None) -> builtins.list[OptionSpec]:
         """The generation options `name` declares (default: the provider in effect)."""
         return self.provider_class(name or self.default()).Options.specs()
 

@@ -151,9 +151,10 @@ class Settings:
     def check(self, key: str, value: Any) -> tuple[str, str | None, Any]:
         """Validate a value a user wants to set (saved or chosen for a session): (key, provider, value), the
         provider set for a model or an extra option. ConfigError, naming what is valid, when it is not."""
-        provider, dot, name = key.partition(".")
+        prefix, dot, name = key.partition(".")
+        provider: str | None = prefix if dot else None
         if not dot:
-            provider, name = None, key
+            name = key
             if key not in SETTING_KEYS:
                 raise self.unknown_key(key)
         if name in self.admin.locked:

@@ -11,10 +11,11 @@ saved and marked, or neither.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -260,7 +261,7 @@ class Run:
         self.end(status)
 
 
-def iterate(run: Run) -> Iterator[Turn]:
+def iterate(run: Run) -> Generator[Turn, None, None]:
     """Stream the turn, yielding it after each chunk (once for a cached answer). Closing the generator or an
     interrupt stops it, saved as interrupted; a provider failure is saved and marked, then raised."""
     turn = run.turn
@@ -314,9 +315,8 @@ async def run_async(run: Run, on_update: Callable[[Turn], Any] | None) -> Turn:
     finally:
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
-            try:
+            # A stream that fails to close must not keep the answer from being saved.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await aclose()
-            except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a half-closed stream must not hide the end
-                pass
         run.end(status, failure)
     return turn

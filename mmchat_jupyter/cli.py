@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -63,10 +64,8 @@ def _use_saved_language() -> None:
     """The language chosen in Jupyter (`%chat set lang=...`) speaks here too, `--help` included."""
     from .session import saved_language
 
-    try:
+    with contextlib.suppress(MMChatError):  # a damaged settings file is reported by the command that needs it
         set_language(saved_language())
-    except MMChatError:
-        pass  # a damaged settings file is reported by the command that needs it, not by --help
 
 
 def fail(message: str) -> int:
@@ -241,7 +240,7 @@ def usage_rows(totals: Sequence[UsageTotal], by: str) -> list[dict[str, Any]]:
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for total in totals:
         key = tuple(getattr(total, name) for name in keys)
-        row = rows.setdefault(key, {**dict(zip(keys, key)), **dict.fromkeys(USAGE_COUNTS, 0)})
+        row = rows.setdefault(key, {**dict(zip(keys, key, strict=True)), **dict.fromkeys(USAGE_COUNTS, 0)})
         for name in USAGE_COUNTS:
             row[name] += getattr(total, name)
     return list(rows.values())

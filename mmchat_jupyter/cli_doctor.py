@@ -84,7 +84,7 @@ def check_providers(session: ChatSession) -> list[dict[str, Any]]:
         probes.append((row, provider))
     with ThreadPoolExecutor(max_workers=max(1, len(probes))) as pool:
         results = pool.map(probe, [provider for _row, provider in probes])
-        for (row, _provider), (reachable, detail) in zip(probes, results):
+        for (row, _provider), (reachable, detail) in zip(probes, results, strict=True):
             row["reachable"], row["detail"] = reachable, detail
     return rows
 

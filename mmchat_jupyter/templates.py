@@ -8,6 +8,7 @@ input is appended after a blank line.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import re
 from collections.abc import Mapping
@@ -103,7 +104,7 @@ class Templates:
     def _user(self) -> dict[str, str]:
         return dict(self._store.get_settings().get("templates") or {})
 
-    def list(self) -> list[Template]:
+    def list(self) -> builtins.list[Template]:
         user = self._user()
         return [Template(name, title, text, name not in user) for name, (title, text) in all_templates(user).items()]
 

@@ -10,6 +10,7 @@ is closed in the thread that ran it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -34,9 +35,9 @@ def sync_from_async(make: Callable[[], AsyncIterator[Chunk]]) -> Iterator[Chunk]
 
     def run() -> None:
         try:
-            loop.run_until_complete(task)
-        except BaseException:  # noqa: BLE001 - cancelled by the consumer: pump() has reported what matters
-            pass
+            # Cancelled by the consumer at worst: pump() has already handed over whatever matters.
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
         finally:
             loop.close()
 

@@ -61,9 +61,9 @@ def _registrations() -> dict[str, Registration]:
         found = {name: Registration(name, target, DISTRIBUTION) for name, target in BUILTIN.items()}
     for entry in plugins:
         if entry.name in found:
-            _problem(f"{entry.name}/{entry.package}", _("the provider plugin {name!r} of {package} is ignored: it is named like a "
-                                   "built-in provider; the plugin must register another name.").format(
-                name=entry.name, package=entry.package))
+            text = _("the provider plugin {name!r} of {package} is ignored: it is named like a built-in provider; "
+                     "the plugin must register another name.")
+            _problem(f"{entry.name}/{entry.package}", text.format(name=entry.name, package=entry.package))
             continue
         found[entry.name] = entry
     return found

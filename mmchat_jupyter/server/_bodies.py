@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import coerce
+from .._settings import coerce
 from ..errors import ConfigError
 from ..i18n import _
 

@@ -198,9 +198,7 @@ class Service:
         """The provider's models (asked from the server when it is configured, as `%chat models`) and the default."""
         session = ChatSession(store=self.store, admin=self.admin)
         name, params = session.resolve(provider)
-        if session.settings.configured(name):
-            return session.provider(name).models(), params.model
-        return list(provider_class(name).known_models), params.model
+        return session.providers.models(name), params.model
 
     def settings(self) -> dict[str, Any]:
         effective = ChatSession(store=self.store, admin=self.admin).settings
@@ -214,7 +212,7 @@ class Service:
     def change_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Save defaults as `%chat set` does; every value is checked before any is saved."""
         session = ChatSession(store=self.store, admin=self.admin)
-        checked = {key: session.settings.check_user_change(key, value) for key, value in changes.items()}
+        checked = {key: session.settings.check(key, value)[2] for key, value in changes.items()}
         for key, value in checked.items():
             session.set_default(key, value)
         return self.settings()

@@ -265,7 +265,7 @@ def test_models_with_a_refused_key_say_so():
 def test_models_without_a_server():
     with FakeOpenAI() as server:
         url = server.url
-    with pytest.raises(ProviderConnectionError, match="Cannot reach OpenAI API at http://127.0.0.1"):
+    with pytest.raises(ProviderConnectionError, match=r"Cannot reach OpenAI API at http://127\.0\.0\.1"):
         OpenAIProvider(base_url=url + "/v1", verify=TLS).models()
 
 

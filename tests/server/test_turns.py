@@ -84,7 +84,9 @@ def test_provider_failure(api: httpx.Client, chat: str, fake_openai: FakeOpenAI,
         ({"prompt": "x", "temperature": 7}, "temperature must be a number from 0 to 2, not 7."),
         ({"prompt": "x", "max_tokens": 0}, "max_tokens must be a whole number above 0, not 0."),
         ({"prompt": "x", "temperature": "hot"}, "temperature must be a number from 0 to 2, not 'hot'."),
-        ({"prompt": "x", "template": "nosuch"}, "Unknown template 'nosuch': see %chat templates for the list."),
+        ({"prompt": "x", "template": "nosuch"}, ("Unknown template 'nosuch': use one of explain, summarize, "
+                                                 "translate-en, translate-ru, tests, fix, docstring, sql "
+                                                 "(%chat templates).")),
         ({"prompt": "   "}, "Write the question: the prompt is empty."),
         ({}, "prompt is required."),
         ({"prompt": "x", "top_k": 3}, ("Unknown field 'top_k': use one of prompt, provider, model, temperature, "
