@@ -103,7 +103,7 @@ def test_templates_are_checked_when_saved(session):
     session.templates.add("review", "Review {input} as JSON like {{\"ok\": true}}")
     assert session.templates.apply("review", "x") == 'Review x as JSON like {"ok": true}'
     assert session.send("code", template="review").prompt.startswith("Review code")
-    assert not [t for t in session.templates.list() if t.name == "review"][0].builtin
+    assert not session.templates.get("review").builtin
 
 
 def test_usage_and_stop(session, monkeypatch):
