@@ -248,7 +248,10 @@ class Run:
                 return turn
             self._open = False
             self.session.running[:] = [t for t in self.session.running if t is not turn]
-            turn = self.recorder.fail(failure) if failure is not None else self.recorder.finish(status)
+            if failure is not None:
+                self.recorder.fail(failure)
+            else:
+                self.recorder.finish(status)
             admin = self.session.admin
             if admin.audit_log and not turn.cached:
                 from .audit import record_turn

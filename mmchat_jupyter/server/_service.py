@@ -129,7 +129,7 @@ class Service:
             session = ChatSession(store=self.store, admin=self.admin)
             # One provider instance (one connection pool, one TLS context) for every chat's session: making them
             # per chat costs ~40 ms per first turn. Goes away with the engine's `asend(chat=...)`.
-            session._providers = self._providers
+            session.providers._instances = self._providers
             session.use_chat(record.id, create=False)
             self._sessions[record.id] = session
         return session
