@@ -149,8 +149,7 @@ class Commands:
         if not args:
             for setting in settings.all():
                 value = setting.value if setting.value is not None else "—"
-                where = _source(setting.source, setting.detail)
-                print(f"{setting.key} = {value}" + (f"  ({where})" if where else ""))
+                print(f"{setting.key} = {value}  ({setting.where()})")
             return
         changes = []
         for word in args:
@@ -169,7 +168,7 @@ class Commands:
             shown = self.session.settings.explain(key)
             if shown.source in ("call", "session", "kernel") and shown.value != stored:
                 text = _("(this session uses {value} from {where}, which comes first)")
-                print(text.format(value=shown.value, where=_source(shown.source, shown.detail)))
+                print(text.format(value=shown.value, where=shown.where()))
 
     def cmd_templates(self, args: Sequence[str]) -> None:
         templates = self.session.templates
@@ -234,16 +233,3 @@ class Commands:
             # A synopsis too long for the column gets its description on the next line, not glued to it.
             print(usage.ljust(44) + _(about) if len(usage) < 44 else f"{usage}\n{' ' * 44}{_(about)}")
 
-
-def _source(source: str, detail: str) -> str:
-    """Where a setting comes from, in words."""
-    words = {
-        "call": _("this request"),
-        "session": _("this session's choice"),
-        "kernel": detail,
-        "user": _("your saved settings"),
-        "config": detail or _("configuration"),
-        "environment": detail or _("environment"),
-        "default": _("default"),
-    }
-    return words.get(source, source)

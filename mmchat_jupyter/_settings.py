@@ -56,6 +56,16 @@ class Setting:
     source: str
     detail: str = ""
 
+    def where(self) -> str:
+        """Where the value comes from, in words ("your saved settings", "MMCHAT_TEMPERATURE", ...)."""
+        words = {
+            "call": _("this request"),
+            "session": _("this session's choice"),
+            "user": _("your saved settings"),
+            "default": _("default"),
+        }
+        return words.get(self.source) or self.detail or self.source
+
 
 @dataclass(frozen=True)
 class Resolution:

@@ -7,9 +7,10 @@
     mmchat import FILE...                         JSON exports back into history
     mmchat rename OLD NEW  |  mmchat delete NAME
     mmchat usage [--by provider|model|day]        token totals
+    mmchat settings [KEY=VALUE ...]               each setting and where it comes from; or save some
     mmchat doctor                                 providers, history and versions: what works and what does not
 
-`--json` on list, show, usage and doctor prints JSON for scripts. Errors are one line on stderr starting with
+`--json` on list, show, usage, settings and doctor prints JSON for scripts. Errors are one line on stderr starting with
 `mmchat: `, exit status 1; usage mistakes exit 2 as argparse does. Only what a command needs is imported, so
 `mmchat list` starts fast (no IPython, no widgets, no nbformat).
 """
@@ -114,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("name", metavar=_("NAME"), help=_("chat name or id"))
     usage = command("usage", cmd_usage, _("token usage totals"), json_flag=True)
     usage.add_argument("--by", choices=USAGE_KEYS, default="provider", help=_("group by (default: provider)"))
+
+    settings = command("settings", cmd_settings, _("show each setting and where it comes from, or save KEY=VALUE"),
+                       json_flag=True)
+    settings.add_argument("changes", nargs="*", metavar="KEY=VALUE",
+                          help=_("save a default, as %%chat set does (an empty value removes it)"))
 
     from .cli_doctor import cmd_doctor
 
@@ -244,6 +250,30 @@ def usage_rows(totals: Sequence[UsageTotal], by: str) -> list[dict[str, Any]]:
         for name in USAGE_COUNTS:
             row[name] += getattr(total, name)
     return list(rows.values())
+
+
+def cmd_settings(args: argparse.Namespace, out: TextIO) -> int:
+    session = open_session()
+    changes = []
+    for word in args.changes:
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise MMChatError(_("Write settings as KEY=VALUE, e.g. mmchat settings temperature=0.3"))
+        changes.append((key.strip(), value.strip()))
+    settings = session.settings
+    for key, value in changes:
+        settings.check(key, value)  # every change checked before any is saved
+    for key, value in changes:
+        session.settings.set(key, value)
+    shown = session.settings.all()
+    for notice in session.notices():  # a saved value that can no longer be used: said once, with the fix
+        print(f"mmchat: {notice}", file=sys.stderr)
+    if args.json:
+        print_json([dataclasses.asdict(setting) for setting in shown], out)
+        return 0
+    rows = [(s.key, "—" if s.value is None else str(s.value), s.where()) for s in shown]
+    print_table([_("SETTING"), _("VALUE"), _("FROM")], rows, out)
+    return 0
 
 
 def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:

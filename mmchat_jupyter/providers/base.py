@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import random
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -219,7 +220,9 @@ class Provider:
             404: _("check the model name (%chat models {name})").format(name=self.name),
             413: _("the request is too large: shorten the prompt or start a new chat"),
         }
-        hint = hints.get(status, _("check the model and the generation parameters"))
+        # Servers that answer an unknown model with 400 (LiteLLM, vLLM) still say so in words.
+        model_named = status == 400 and re.search(r"\bmodel\b", said, re.IGNORECASE) is not None
+        hint = hints.get(404 if model_named else status, _("check the model and the generation parameters"))
         text = _("{label} refused the request ({status}: {said}): {hint}.")
         return errors.InvalidRequestError(text.format(label=self.label, status=status, said=said, hint=hint), **common)
 

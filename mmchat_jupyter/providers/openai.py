@@ -9,6 +9,7 @@ for with `stream_options`, in a last chunk whose `choices` is empty. An error in
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,7 +18,7 @@ import httpx
 
 from .. import errors
 from .._redact import Secret, clip
-from ..i18n import N_
+from ..i18n import N_, _
 from ..types import FINISH_TOOL_CALLS, Chunk, GenerationParams, Message, Usage
 from ._parsing import ErrorEvent, MalformedStream, SSEParser
 from .base import CONNECT_TIMEOUT, Provider
@@ -111,7 +112,13 @@ class OpenAIProvider(Provider):
         return OpenAIStreamParser()
 
     def error_from_response(self, response: httpx.Response) -> errors.ProviderError:
-        return self.make_error(response.status_code, error_message(response), response)
+        said = error_message(response)
+        if _error_type(response) in KEY_REFUSED:
+            text = _("{label} did not accept the key ({status}: {said}): a LiteLLM proxy without a database takes "
+                     "only its master key; check OPENAI_API_KEY.")
+            return errors.AuthError(text.format(label=self.label, status=response.status_code, said=said),
+                                    provider=self.name, status=response.status_code)
+        return self.make_error(response.status_code, said, response)
 
     def models(self) -> list[str]:
         """The chat model ids the server lists at `GET {base_url}/models` (an Ollama, vLLM or LiteLLM server lists
@@ -132,6 +139,34 @@ class OpenAIProvider(Provider):
         return headers
 
 
+#: Error types that mean "not a key I take", whatever status comes with them: a LiteLLM proxy without a database
+#: answers any key but its master key with 400 `no_db_connection` (recorded: tests/data/litellm).
+KEY_REFUSED = frozenset({"no_db_connection"})
+
+
+def _error_type(response: httpx.Response) -> str | None:
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _unwrapped(message: str) -> str:
+    """A message that is itself a Python dict's repr, `{'error': '...'}` (LiteLLM wraps some), as its inner text."""
+    text = message.strip()
+    if not (text.startswith("{") and text.endswith("}")) or len(text) > 4000:
+        return message
+    try:
+        inner = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return message
+    found = inner.get("error") if isinstance(inner, dict) else None
+    return found if isinstance(found, str) else message
+
+
 def error_message(response: httpx.Response) -> str:
     """The server's message from `{"error": {"message": ...}}`, or the shapes other servers use instead."""
     try:
@@ -141,7 +176,7 @@ def error_message(response: httpx.Response) -> str:
     if isinstance(payload, dict):
         error = payload.get("error")
         if isinstance(error, dict) and isinstance(message := error.get("message"), str):
-            return message
+            return _unwrapped(message)
         for said in (error, payload.get("message"), payload.get("detail")):
             if isinstance(said, str):
                 return said
