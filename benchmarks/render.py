@@ -9,8 +9,18 @@ Prints (the targets are in docs/architecture.md, "Rendering and the notebook dis
   * updates per second (cap: 20);
   * for reference, total streaming render CPU over one render of the final text.
 
-It also prints the CPU of the whole loop (appending every chunk included) and the per-update cost deep inside one
-long code fence, the case where the open tail itself grows.
+It also prints the CPU of the whole loop (appending every chunk included) and one-shot render time per KB next to
+the previous renderer's (python-markdown, when the `markdown` package is installed).
+
+Giant answers (issue 15, item 4): a 5 MB answer that is one paragraph, a 20,000-row table and a 2 MB code block,
+streamed by a fast fake (CHUNK_GIANT characters per chunk, GIANT_RATE chunks/s). For each: render CPU per update and
+HTML bytes per update (the changed blocks a face receives) around 10 KB and at the end (target: within 2x), and
+the whole loop's CPU against the fake's own streaming time (target: below it, so the answer streams at the fake's
+speed).
+
+%%chat display (issue 16): the bytes the display messages of one `%%chat` answer carry to the browser while a 100 KB
+answer streams at 200 tokens/s (4 characters a token), against the final answer's HTML size (target: <= 3x), and
+with the final consolidated bundle (HTML + text/markdown + text/plain, what the saved notebook keeps) added.
 
 The answer is realistic Markdown (headings, paragraphs, lists, code fences, tables), generated deterministically.
 KB here means 1000 characters. Run: python benchmarks/render.py
@@ -24,6 +34,11 @@ import time
 from collections.abc import Callable
 
 from mmchat_jupyter.render import StreamingRenderer, Throttle, render_markdown
+
+CHUNK_GIANT = 200
+GIANT_RATE = 100  # chunks/s: 20 KB/s, a fast provider (about 5,000 tokens/s)
+DISPLAY_ANSWER = 100_000
+TOKENS_PER_SECOND, TOKEN_CHARS = 200, 4
 
 CHUNK_CHARS = 5
 CHUNKS_PER_SECOND = 200
@@ -103,17 +118,18 @@ def stream_once(text: str) -> tuple[list[tuple[int, float]], float, float, float
         renderer.append(text[start:start + CHUNK_CHARS])
         if throttle.ready(now=index / CHUNKS_PER_SECOND):
             began = time.process_time()
-            _ = renderer.html
+            renderer.update()
             updates.append((start + CHUNK_CHARS, time.process_time() - began))
     began = time.process_time()
     renderer.finish()
+    renderer.update()
     finished = time.process_time()
     return updates, finished - began, finished - loop_began, len(chunks) / CHUNKS_PER_SECOND
 
 
 def main() -> None:
     text = answer(ANSWER_CHARS)
-    render_markdown(text)  # warm up: imports, Pygments lexers, the Markdown instance
+    render_markdown(text)  # warm up: imports, Pygments lexers, the parser
     runs = [stream_once(text) for _ in range(RUNS)]
     lengths = [length for length, _ in runs[0][0]]
     per_update = [min(run[0][i][1] for run in runs) for i in range(len(lengths))]
@@ -142,34 +158,147 @@ def main() -> None:
     print(f"whole streaming loop (append each chunk + throttle + renders + finish): {loop_cpu:.3f} s = "
           f"{loop_cpu / duration:.2%} of the streaming time")
     print(f"updates: {len(lengths)} in {duration:.1f} s = {len(lengths) / duration:.1f}/s (cap 20/s)")
-    print(f"reference: one render_markdown() of the final text: {one_render * 1e3:.1f} ms; whole streaming "
-          f"render cost = {total / one_render:.1f}x that (a full re-render per update would be about "
-          f"{len(lengths) / 2:.0f}x, if render cost is linear in length)")
-    fence = long_fence(20_000)
-    runs = {point: [fence_updates(fence, point) for _ in range(RUNS)] for point in (2_000, 20_000)}
-    costs = {point: statistics.median(min(update) for update in zip(*runs[point], strict=True)) for point in runs}
-    print(f"one long open code fence (highlighted piecewise while open): per update {costs[2_000] * 1e3:.2f} ms "
-          f"at 2 KB into it, {costs[20_000] * 1e3:.2f} ms at 20 KB")
+    print(f"one-shot render: {one_render * 1e3 / (len(text) / 1000):.3f} ms per KB (markdown-it-py)", end="")
+    old = _old_renderer()
+    if old is not None:
+        old(text)
+        old_render = min(_cpu(old, text) for _ in range(RUNS))
+        print(f"; previous renderer (python-markdown): {old_render * 1e3 / (len(text) / 1000):.3f} ms per KB")
+    else:
+        print("; previous renderer: install `markdown` to compare")
+    print()
+    for name, make in GIANTS.items():
+        giant(name, make())
+    print()
+    display_bytes()
 
 
-def long_fence(chars: int) -> str:
-    rng = random.Random(7)
+def _old_renderer() -> Callable[[str], str] | None:
+    try:
+        import markdown
+    except ImportError:
+        return None
+    md = markdown.Markdown(extensions=["fenced_code", "sane_lists", "tables", "codehilite"])
+    return lambda text: str(md.reset().convert(text))
+
+
+# --- giant answers ------------------------------------------------------------------------------------------------
+
+
+def one_paragraph(chars: int = 5_000_000) -> str:
+    rng = random.Random(11)
+    words = [word for word in WORDS if word.isalpha()]
+    out: list[str] = []
+    size = 0
+    while size < chars:
+        word = rng.choice(words)
+        out.append(word)
+        size += len(word) + 1
+    return " ".join(out) + "\n"
+
+
+def big_table(rows: int = 20_000) -> str:
+    rng = random.Random(12)
+    lines = ["| # | provider | tokens | latency, ms |", "|--:|:---------|-------:|:-----------:|"]
+    lines += [f"| {i} | {rng.choice(['yandexgpt', 'gigachat', 'echo'])} | {rng.randint(1, 4000)} | "
+              f"{rng.randint(80, 2500)} |" for i in range(rows)]
+    return "Results:\n\n" + "\n".join(lines) + "\n"
+
+
+def big_code(chars: int = 2_000_000) -> str:
+    rng = random.Random(13)
     body = ""
+    pieces = []
     while len(body) < chars:
-        body += code_block(rng).split("\n", 1)[1].rsplit("\n", 1)[0] + "\n"
-    return "Code:\n\n```python\n" + body
+        piece = code_block(rng).split("\n", 1)[1].rsplit("\n", 1)[0] + "\n"
+        pieces.append(piece)
+        body += piece
+    return "Code:\n\n```python\n" + "".join(pieces) + "```\n"
 
 
-def fence_updates(text: str, point: int, samples: int = 5) -> list[float]:
-    """CPU of the `samples` updates just before `point` characters of `text` have streamed in."""
-    renderer = StreamingRenderer()
-    renderer.append(text[:point - samples * 100])
-    _ = renderer.html
-    costs = []
-    for index in range(samples):
-        renderer.append(text[point - (samples - index) * 100:point - (samples - index - 1) * 100])
-        costs.append(_cpu(lambda: renderer.html))
-    return costs
+GIANTS = {"5 MB one paragraph": one_paragraph, "20,000-row table": big_table, "2 MB code block": big_code}
+
+
+def giant(name: str, text: str) -> None:
+    """Stream `text` from a fast fake; per-update CPU and bytes near 10 KB and at the end, and the loop's CPU."""
+    renderer, throttle = StreamingRenderer(), Throttle(THROTTLE_INTERVAL)
+    samples: list[tuple[int, float, int]] = []
+    began = time.process_time()
+    chunks = range(0, len(text), CHUNK_GIANT)
+    for index, start in enumerate(chunks):
+        renderer.append(text[start:start + CHUNK_GIANT])
+        if throttle.ready(now=index / GIANT_RATE):
+            update_began = time.process_time()
+            update = renderer.update()
+            samples.append((start + CHUNK_GIANT, time.process_time() - update_began, sum(map(len, update.blocks))))
+    finish_began = time.process_time()
+    renderer.finish()
+    renderer.update()
+    loop = time.process_time() - began
+    finish = time.process_time() - finish_began
+    duration = len(chunks) / GIANT_RATE
+    early = [s for s in samples if 8_000 <= s[0] <= 12_000]
+    late = samples[-len(early):]
+    cpu = (statistics.median(s[1] for s in early) * 1e3, statistics.median(s[1] for s in late) * 1e3)
+    sent = (statistics.median(s[2] for s in early), statistics.median(s[2] for s in late))
+    print(f"{name}: {len(text):,} characters at {CHUNK_GIANT * GIANT_RATE / 1e3:.0f} KB/s, {len(samples)} updates")
+    print(f"  per update near 10 KB: {cpu[0]:.2f} ms, {sent[0]:,.0f} bytes; at the end: {cpu[1]:.2f} ms, "
+          f"{sent[1]:,.0f} bytes -> {cpu[1] / cpu[0]:.2f}x CPU, {sent[1] / max(sent[0], 1):.2f}x bytes (target <= 2x)")
+    print(f"  whole loop {loop:.2f} s CPU (finish() {finish:.2f} s) for {duration:.1f} s of streaming: "
+          f"{'keeps up with' if loop < duration else 'SLOWER than'} the fake")
+
+
+# --- %%chat display traffic ---------------------------------------------------------------------------------------
+
+
+def display_bytes() -> None:
+    """Bytes of the display messages of one %%chat answer (100 KB at 200 tokens/s) as jupyter_client packs them."""
+    import json
+
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from mmchat_jupyter.display import AnswerView
+    from mmchat_jupyter.session import Turn
+    from mmchat_jupyter.types import Chunk, GenerationParams
+
+    class Wire(DisplayPublisher):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sent = self.messages = 0
+
+        def publish(self, data: dict[str, object], *args: object, **kwargs: object) -> None:
+            self.sent += len(json.dumps(data, ensure_ascii=False).encode())
+            self.messages += 1
+
+        def clear_output(self, wait: bool = False) -> None:
+            self.messages += 1
+
+    shell = InteractiveShell.instance()
+    wire = Wire()
+    shell.display_pub = wire
+    text = answer(DISPLAY_ANSWER)
+    clock = [0.0]
+    real_monotonic = time.monotonic
+    time.monotonic = lambda: clock[0]  # simulated time, as above
+    try:
+        view = AnswerView(shell, own_output=True)
+        turn = Turn("q", "echo", "echo-1", GenerationParams())
+        for start in range(0, len(text), TOKEN_CHARS):
+            clock[0] += 1 / TOKENS_PER_SECOND
+            turn.add(Chunk(text[start:start + TOKEN_CHARS]))
+            view.update(turn)
+        streamed, messages = wire.sent, wire.messages
+        turn.status = "complete"
+        view.finish(turn)
+    finally:
+        time.monotonic = real_monotonic
+    final_html = len(render_markdown(text).encode())
+    print(f"%%chat display: {len(text):,}-character answer at {TOKENS_PER_SECOND} tokens/s "
+          f"({len(text) / TOKEN_CHARS / TOKENS_PER_SECOND:.0f} s), final answer HTML {final_html:,} bytes")
+    print(f"  sent while streaming: {streamed:,} bytes in {messages} messages = {streamed / final_html:.2f}x the "
+          f"final HTML (target <= 3x); with the final consolidated bundle: {wire.sent:,} bytes = "
+          f"{wire.sent / final_html:.2f}x")
 
 
 def _cpu(function: Callable[..., object], *args: object) -> float:

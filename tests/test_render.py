@@ -245,3 +245,24 @@ def test_list_shapes_models_write():
     assert '<code class="language-bash">' in html and "```" not in html
     assert "<ul>\n<li>sub a</li>" in html
     assert "<code>__init__</code> and <strong>init</strong> here" in html  # bare __init__ is bold on GitHub too
+
+
+def test_autolink_rules_look_only_at_a_window_around_them(monkeypatch):
+    # upstream they copy the rest of the paragraph at every trigger character: minutes for a 5 MB paragraph
+    from mmchat_jupyter.render import _markdown
+
+    seen: list[int] = []
+    original = _markdown._bounded
+
+    def spying(rule):
+        def spy(state, silent):
+            seen.append(max(state.posMax - state.pos, len(state.pending)))
+            return rule(state, silent)
+        return original(spy)
+
+    monkeypatch.setattr(_markdown, "_bounded", spying)
+    monkeypatch.setattr(_markdown, "_local", type(_markdown._local)())  # a fresh parser with the spy
+    text = "see www.example.com: " * 2_000 + "and https://example.org/x."
+    html = render_markdown(text)
+    assert html.count('href="http://www.example.com"') == 2_000 and 'href="https://example.org/x"' in html
+    assert seen and max(seen) <= _markdown._WINDOW

@@ -17,12 +17,13 @@ same functions on the open tail, so a block's HTML is the same whether it was st
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
 from markdown_it.renderer import RendererHTML
+from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin
@@ -66,11 +67,40 @@ def _cell_open(self: RendererHTML, tokens: Sequence[Token], idx: int, options: O
     return html
 
 
+_WINDOW = 2048  # longer than any URL or e-mail address an autolink can be
+
+
+def _bounded(rule: Callable[[StateInline, bool], bool]) -> Callable[[StateInline, bool], bool]:
+    """A GFM autolink rule that looks at most _WINDOW characters ahead and behind.
+
+    Upstream, the rules copy the rest of the paragraph (`src[pos:posMax]`) at every trigger character and search
+    the whole pending text backwards, which is quadratic in a paragraph's length: a 5 MB paragraph took minutes.
+    """
+
+    def run(state: StateInline, silent: bool) -> bool:
+        pending = state.pending
+        if len(pending) > _WINDOW:  # flush all but its end into a text token (merged back by fragments_join)
+            state.pending = pending[:-64]
+            state.pushPending()
+            state.pending = pending[-64:]
+        limit = state.posMax
+        state.posMax = min(limit, state.pos + _WINDOW)
+        try:
+            return rule(state, silent)
+        finally:
+            state.posMax = limit
+
+    return run
+
+
 def _new_parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
     md.options["tasklists"] = True
     md.use(gfm_autolink_plugin)
+    for rule in list(md.inline.ruler.__rules__):
+        if rule.name.startswith("gfm_autolink"):
+            md.inline.ruler.at(rule.name, _bounded(rule.fn))
     md.use(math_plugin)
     md.add_render_rule("s_open", lambda *_: "<del>")  # GitHub's element for ~~strikethrough~~
     md.add_render_rule("s_close", lambda *_: "</del>")
