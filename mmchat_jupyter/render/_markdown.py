@@ -98,9 +98,9 @@ def _new_parser() -> MarkdownIt:
     md.enable(["table", "strikethrough"])
     md.options["tasklists"] = True
     md.use(gfm_autolink_plugin)
-    for rule in list(md.inline.ruler.__rules__):
-        if rule.name.startswith("gfm_autolink"):
-            md.inline.ruler.at(rule.name, _bounded(rule.fn))
+    for autolink in list(md.inline.ruler.__rules__):
+        if autolink.name.startswith("gfm_autolink"):
+            md.inline.ruler.at(autolink.name, _bounded(autolink.fn))
     md.use(math_plugin)
     md.add_render_rule("s_open", lambda *_: "<del>")  # GitHub's element for ~~strikethrough~~
     md.add_render_rule("s_close", lambda *_: "</del>")
