@@ -5,6 +5,7 @@
     wrap_html(content)        the one wrapper: <div class="mmchat-md mathjax_ignore">content</div>
     StreamingRenderer()       the answer in flight: update() -> BlockUpdate(first, blocks) of what changed
     pygments_css()            the highlight colours (light theme, and dark under JupyterLab's dark themes)
+    typesetter_module()       the panel's math typesetter (vendored KaTeX) as one ES module
     Throttle(0.1)             when a streaming display may update (re-exported from `_throttle`)
 
 Model output is untrusted: raw HTML in the Markdown is not interpreted (it shows as text), images become links,
@@ -17,6 +18,7 @@ from .._highlight import pygments_css
 from .._throttle import Throttle
 from ._oneshot import render_blocks, render_markdown, wrap_html
 from ._streaming import PIECE_LIMIT, BlockUpdate, StreamingRenderer
+from ._typeset import typesetter_module
 
 __all__ = ["PIECE_LIMIT", "BlockUpdate", "StreamingRenderer", "Throttle", "pygments_css", "render_blocks",
-           "render_markdown", "wrap_html"]
+           "render_markdown", "typesetter_module", "wrap_html"]
