@@ -31,6 +31,7 @@ Front end -> Python, custom messages (`view` is the asking view's id, echoed in 
     {type: "new_chat"}   {type: "use_chat", id}   {type: "rename_chat", id, name}   {type: "delete_chat", id}
     {type: "search", text}   {type: "template", name, text}   {type: "save_template", name, text}
     {type: "export", format}   {type: "dismiss"}   {type: "resync"}   (the front end saw a gap in the deltas)
+    {type: "typesetter"}    the first formula on the page: send the math typesetter
 
 Python -> front end, custom messages:
 
@@ -42,6 +43,7 @@ Python -> front end, custom messages:
     {type: "done", turn, seq, status}        the stream ended; `messages` already holds the finished answer
     {type: "fill", view, text}               a template applied to the input text
     {type: "download", view, filename, mime, content}                         an export to save
+    {type: "typesetter", source}             the math typesetter, an ES module (vendored KaTeX), once per page
 
 Generation runs as an asyncio task on the kernel's loop, so cells stay free and Stop (a custom message) is handled
 while it streams. Every handler runs inside `_shown_errors()`: anywidget would swallow an exception otherwise.
@@ -74,7 +76,7 @@ log = logging.getLogger("mmchat_jupyter.widget")
 STATIC = pathlib.Path(__file__).parent / "static"
 
 #: Messages that are not a user action, so they leave the error line alone.
-_PASSIVE = frozenset({"refresh", "resync", "search"})
+_PASSIVE = frozenset({"refresh", "resync", "search", "typesetter"})
 
 
 class ChatPanel(anywidget.AnyWidget):
@@ -176,6 +178,12 @@ class ChatPanel(anywidget.AnyWidget):
     def _do_stop(self, _msg: dict[str, Any]) -> None:
         if self._task is not None:
             self._task.cancel()  # asend() keeps and saves the partial answer, marked interrupted
+
+    def _do_typesetter(self, _msg: dict[str, Any]) -> None:
+        # The first formula on the page asks for the math typesetter (render stream: render/_typeset.py).
+        from .render import typesetter_module
+
+        self.send({"type": "typesetter", "source": typesetter_module()})
 
     def _do_resync(self, _msg: dict[str, Any]) -> None:
         if self._stream is not None:

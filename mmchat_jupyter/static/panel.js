@@ -147,12 +147,37 @@ async function copyText(text) {
   }
 }
 
+// Math (render stream): formulas arrive as their LaTeX in `.mmchat-math` elements; the vendored KaTeX, sent by
+// Python as one ES module when the first formula shows up (mmchat_jupyter/render/_typeset.py), typesets them.
+const math = { module: null, asked: false, waiting: new Set() };
+
+export function typesetMath(root, model) {
+  if (!root.querySelector(".mmchat-math:not([data-mmchat-typeset])")) return;
+  if (math.module) return math.module.typeset(root);
+  math.waiting.add(root);
+  if (!math.asked) model.send({ type: "typesetter" });
+  math.asked = true;
+}
+
+async function loadMath(source) {
+  if (math.module) return;
+  const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+  try {
+    math.module = await import(url);
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  for (const root of math.waiting) if (root.isConnected) math.module.typeset(root);
+  math.waiting.clear();
+}
+
 function initialize({ model }) {
   // Subscribed here, at model level, before any view exists: the first delta can never be missed.
   const entry = { stream: null, views: new Set(), resyncing: false };
   const uid = model.get("_uid");
   models.set(uid, entry);
   const onMessage = (msg) => {
+    if (msg.type === "typesetter") return void loadMath(msg.source);
     if (msg.type === "delta") {
       const next = foldStream(entry.stream, msg);
       if (next === null) {
@@ -392,6 +417,10 @@ function render({ model, el }) {
     }
     return body;
   }
+  function typeset(body) {
+    queueMicrotask(() => typesetMath(body, model)); // once attached: a typesetter arriving later skips detached roots
+    return body;
+  }
   async function flash(button, copied) {
     const ok = await copied;
     button.replaceChildren(icon(ok ? "check" : "close"));
@@ -400,7 +429,7 @@ function render({ model, el }) {
   }
   function messageNode(msg, last) {
     if (msg.role === "user") return h("div", { class: "mmc-msg mmc-user", text: msg.text });
-    const body = msg.text ? decorateCode(h("div", { class: "mmc-body", innerHTML: msg.html }))
+    const body = msg.text ? typeset(decorateCode(h("div", { class: "mmc-body", innerHTML: msg.html })))
       : h("div", { class: "mmc-body mmc-muted", text: msg.error ?? "" }); // nothing arrived: say why
     const busy = model.get("busy");
     return h("div", { class: "mmc-msg mmc-assistant", "data-status": msg.status }, body,
@@ -437,6 +466,7 @@ function render({ model, el }) {
       from = 0;
     }
     paintBlocks(bubble.md, bubble.shown, stream.blocks, from);
+    typesetMath(bubble.md, model);
     bubble.seq = stream.seq;
   }
   function renderBusy() {
