@@ -66,7 +66,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     from ._service import Service
 
     service = Service()
-    watcher = ChangeWatcher(service.store.layout.chats, service.store.list_chats)
+    watcher = ChangeWatcher(service.change_seq, service.changes)
     web_app = serverapp.web_app
     web_app.settings["mmchat_service"] = service
     web_app.settings["mmchat_watcher"] = watcher

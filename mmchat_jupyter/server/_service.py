@@ -19,7 +19,7 @@ from ..config import SETTING_KEYS, MMChat, load_admin_config
 from ..errors import ConfigError, MMChatError
 from ..export import FORMATS, export_chat, import_chat, normalise_format, safe_filename
 from ..export.document import from_json
-from ..history import HistoryStore
+from ..history import Changes, HistoryStore
 from ..i18n import _
 from ..providers import Provider, list_providers, provider_class
 from ..session import ChatSession, Turn
@@ -238,6 +238,14 @@ class Service:
 
     def usage(self) -> list[Any]:
         return self.store.usage_totals()
+
+    def change_seq(self) -> int:
+        """The history's change journal position: one stat(), cheap enough to poll."""
+        return self.store.change_seq()
+
+    def changes(self, since: int) -> Changes:
+        """The history's changes after `since`, from every process and face."""
+        return self.store.changes(since)
 
     def saved_language(self) -> str | None:
         """The user's saved language; the settings file is read again only when it changed (one stat per request:

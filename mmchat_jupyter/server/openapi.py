@@ -177,7 +177,9 @@ PATHS: dict[str, dict[str, Any]] = {
             day=TEXT, provider=NULLABLE_TEXT, model=NULLABLE_TEXT, prompt_tokens=INT, completion_tokens=INT,
             total_tokens=INT, answers=INT)}))}}},
     "/events": {"get": {"summary": "Change feed (Server-Sent Events): chats created, renamed, deleted, cleared, "
-                                   "updated; messages added; from any face or kernel",
+                                   "updated; messages added and updated; settings changed; from any face or kernel",
+                        "parameters": [{"name": "Last-Event-ID", "in": "header", "required": False, "schema": TEXT,
+                                        "description": "Resume after this event (its id)."}],
                         "responses": {"200": {"description": "The event stream", "content": EVENT_STREAM}}}},
 }
 

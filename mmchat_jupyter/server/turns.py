@@ -33,9 +33,10 @@ from ._service import turn_view
 from .chats import PAGE_MAX, chat_view
 
 
-def sse(event: str, data: Any) -> bytes:
+def sse(event: str, data: Any, event_id: int | None = None) -> bytes:
     """One Server-Sent Event. JSON never contains a raw newline, so `data` is one line."""
-    return b"event: " + event.encode() + b"\ndata: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+    head = b"" if event_id is None else b"id: %d\n" % event_id
+    return head + b"event: " + event.encode() + b"\ndata: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
 
 
 class TurnHandler(MMChatHandler):

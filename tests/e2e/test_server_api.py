@@ -41,7 +41,7 @@ START_FEED = """(url) => {
         buffer = buffer.slice(end + 2);
         const event = /^event: (.*)$/m.exec(block)?.[1];
         const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (event) window.__feed.push({event, data: JSON.parse(data), at: Date.now()});
+        if (event && event !== "ready") window.__feed.push({event, data: JSON.parse(data), at: Date.now()});
       }
     }
   })().catch((error) => { window.__feedError = String(error); });
@@ -91,21 +91,20 @@ def test_one_history_three_faces_and_the_feed(notebook, lab, fake_yandex, shots)
                    f"%%chat -c {CHAT}\nFirst, from the magic", f"ChatPanel(chat={CHAT!r})", f"%chat show {CHAT}"])
     page = nb.page
     page.evaluate(START_FEED, API + "/events")
-    page.wait_for_function("() => window.__feed.some((e) => e.event === 'ready') || window.__feedError",
-                           timeout=10_000)
+    page.wait_for_function("() => window.__feedStatus || window.__feedError", timeout=10_000)
     assert page.evaluate("() => window.__feedStatus") == 200
 
     for index in range(4):  # the setup cell, the history, %load_ext, then %%chat: creates the chat and asks
         nb.run(index)
     expect(nb.output(3)).to_contain_text("piece11")
-    wait_for_event(page, "message_added", 1)
+    wait_for_event(page, "message_added", 2)  # the question and its answer
 
     nb.run(4)
     panel = Panel(page)
     expect(panel.questions).to_have_text(["First, from the magic"])
     panel.ask("Second, from the panel")
     panel.wait_idle(2)
-    wait_for_event(page, "message_added", 2)
+    wait_for_event(page, "message_added", 4)
 
     chat_id = api_get(page, f"{API}/chats/{CHAT}")["id"]
     turn = page.evaluate(STREAM_TURN, {"url": f"{API}/chats/{chat_id}/messages", "prompt": "Third, from the API"})
@@ -115,7 +114,7 @@ def test_one_history_three_faces_and_the_feed(notebook, lab, fake_yandex, shots)
     deltas = "".join(event["data"]["text"] for event in turn["events"] if event["event"] == "delta")
     done = turn["events"][-1]["data"]
     assert done["status"] == "complete" and done["content"] == deltas == "".join(f"piece{i} " for i in range(12))
-    wait_for_event(page, "message_added", 3)
+    wait_for_event(page, "message_added", 6)
 
     # One history: the three turns in order, complete, whichever face asked; the magic sees them all.
     stored = api_get(page, f"{API}/chats/{chat_id}")["messages"]
@@ -134,10 +133,12 @@ def test_one_history_three_faces_and_the_feed(notebook, lab, fake_yandex, shots)
     expect(panel.questions).to_have_count(3)
 
     # Every change of this chat was reported within a second of being written.
-    events = [e for e in feed(page) if e["event"] != "ready" and e["data"]["id"] == chat_id]
-    assert {"chat_created", "message_added"} <= {e["event"] for e in events}
+    events = [e for e in feed(page) if e["data"].get("id") == chat_id]
+    assert {"chat_created", "message_added", "message_updated"} <= {e["event"] for e in events}
+    added = [e["data"]["message_id"] for e in events if e["event"] == "message_added"]
+    assert added == [m["id"] for m in stored]  # each question and answer, from each face, in order
     for event in events:
-        written = datetime.fromisoformat(event["data"]["updated"]).timestamp() * 1000
+        written = datetime.fromisoformat(event["data"]["time"]).timestamp() * 1000
         assert event["at"] - written < 1000, event
     page.screenshot(path=str(shots / "api-three-faces.png"))
     page.evaluate("() => window.__stopFeed()")
