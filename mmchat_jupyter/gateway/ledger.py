@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -51,6 +52,7 @@ from .limits import Calendar, Caller, Counts, Grant, Refusal, decide
 INFLIGHT_KEEP = 86400.0
 #: Report dimensions -> columns.
 DIMENSIONS = ("day", "user", "group", "provider", "model")
+COUNTERS = ("requests", "prompt_tokens", "completion_tokens", "total_tokens")
 
 metadata = MetaData()
 
@@ -148,9 +150,8 @@ class Ledger:
     def __init__(self, engine: Engine, calendar: Calendar) -> None:
         self.engine = engine
         self.calendar = calendar
-        dialect = engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._known_subjects: set[str] = set()
+        self._statements = _Statements(postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)
 
     def create_schema(self) -> None:
         """Create the tables if missing; replicas starting together take turns (an advisory lock on PostgreSQL)."""
@@ -176,49 +177,49 @@ class Ledger:
         now: float,
     ) -> Grant | Refusal:
         """Decide on a request of a metered caller and, when granted, hold its reservation."""
+        sql = self._statements
         budget = caller.limits.group_tokens_per_day is not None or caller.limits.group_tokens_per_month is not None
-        subjects = [f"user:{caller.name}", *([f"group:{caller.group}"] if budget and caller.group else [])]
+        group = caller.group if budget else ""
+        subjects = [f"user:{caller.name}", *([f"group:{group}"] if group else [])]
+        window = {"today": self.calendar.day(now), "month": self.calendar.month_start(now), "now": now,
+                  "minute_ago": now - 60}
         with self._begin() as conn:
-            created = self._lock(conn, subjects)
-            counts = self._counts(conn, caller, now, groups=budget and bool(caller.group))
+            new = [name for name in subjects if name not in self._known_subjects]
+            if new:
+                conn.execute(sql.add_subjects, [{"name": name} for name in new])
+            conn.execute(sql.lock, {"names": subjects}).all()
+            row = conn.execute(sql.user_counts, {**window, "user": caller.name}).one()
+            grouped = conn.execute(sql.group_counts, {**window, "group": group}).one() if group else (0, 0, 0)
+            counts = Counts(
+                user_day=int(row[0]), user_month=int(row[1]), user_reserved=int(row[2]), streams=int(row[3]),
+                recent=int(row[4]), oldest_recent=None if row[5] is None else float(row[5]),
+                group_day=int(grouped[0]), group_month=int(grouped[1]), group_reserved=int(grouped[2]),
+            )
             decision = decide(
                 caller.limits, counts, prompt_tokens=prompt_tokens, max_tokens=max_tokens,
                 answer_reserve=answer_reserve, now=now, calendar=self.calendar,
             )
             if isinstance(decision, Grant):
-                conn.execute(
-                    inflight_table.insert().values(
-                        id=request_id, user_name=caller.name, group_name=caller.group, created=now,
-                        expires=now + timeout, reserved=decision.reserve, settled=False,
-                    )
-                )
-        self._known_subjects.update(created)  # only once committed: a row we lock must exist
+                conn.execute(sql.reserve, {
+                    "id": request_id, "user_name": caller.name, "group_name": caller.group, "created": now,
+                    "expires": now + timeout, "reserved": decision.reserve, "settled": False,
+                })
+        self._known_subjects.update(new)  # only once committed: a row we lock must exist
         return decision
 
     def settle(self, done: Settlement) -> None:
         """Record what a request used, and release its reservation; safe to retry."""
+        sql = self._statements
         with self._begin() as conn:
             if done.request_id is not None:
-                released = conn.execute(
-                    update(inflight_table)
-                    .where(inflight_table.c.id == done.request_id, inflight_table.c.settled.is_(False))
-                    .values(settled=True, reserved=0)
-                )
+                released = conn.execute(sql.release, {"request": done.request_id})
                 if released.rowcount == 0:
                     return  # settled already: this is a retry of a commit that did happen
-            row = {
+            conn.execute(sql.add_usage, {
                 "day": done.day, "user_name": done.user, "group_name": done.group, "provider": done.provider,
                 "model": done.model, "requests": done.requests, "prompt_tokens": done.prompt_tokens,
                 "completion_tokens": done.completion_tokens, "total_tokens": done.total_tokens,
-            }
-            insert = self._insert(usage_table).values(**row)
-            counters = ("requests", "prompt_tokens", "completion_tokens", "total_tokens")
-            conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["day", "user_name", "group_name", "provider", "model"],
-                    set_={name: usage_table.c[name] + insert.excluded[name] for name in counters},
-                )
-            )
+            })
 
     def purge(self, now: float) -> int:
         """Forget requests finished (or abandoned by a dead replica) more than a day ago."""
@@ -242,8 +243,7 @@ class Ledger:
         u = usage_table.c
         columns = {"day": u.day, "user": u.user_name, "group": u.group_name, "provider": u.provider, "model": u.model}
         dims = [columns[name].label(name) for name in by]
-        sums = [func.sum(u[name]).label(name) for name in ("requests", "prompt_tokens", "completion_tokens",
-                                                           "total_tokens")]
+        sums = [func.sum(u[name]).label(name) for name in COUNTERS]
         query = select(*dims, *sums).where(u.day >= since, u.day <= until)
         if user is not None:
             query = query.where(u.user_name == user)
@@ -253,57 +253,48 @@ class Ledger:
             query = query.group_by(*dims).order_by(*dims)
         with self._begin() as conn:
             rows = conn.execute(query).mappings().all()
-        return [{k: (int(v) if k not in by and v is not None else v) for k, v in row.items()} for row in rows
+        return [{k: (int(v) if k in COUNTERS else v) for k, v in row.items()} for row in rows
                 if row["requests"] is not None]
-
-    # -- internals ----------------------------------------------------------------------------------------------
 
     def _begin(self) -> Any:
         return _Transaction(self.engine)
 
-    def _lock(self, conn: Connection, names: list[str]) -> list[str]:
-        """Lock the subject rows of `names`, creating them first if this process has not seen them; returns those."""
-        new = [name for name in names if name not in self._known_subjects]
-        if new:
-            conn.execute(self._insert(subjects_table).values([{"name": n} for n in new]).on_conflict_do_nothing())
-        s = subjects_table.c
-        conn.execute(select(s.name).where(s.name.in_(names)).order_by(s.name).with_for_update()).all()
-        return new
 
-    def _counts(self, conn: Connection, caller: Caller, now: float, *, groups: bool) -> Counts:
-        u, f = usage_table.c, inflight_table.c
-        today, month = self.calendar.day(now), self.calendar.month_start(now)
-        live = and_(f.settled.is_(False), f.expires > now)
-        minute = f.created > now - 60
+class _Statements:
+    """Every statement of the hot path, built once: a request then costs the database's work, not SQLAlchemy's
+    expression building (which was most of an admission's time)."""
 
-        def tokens(column: Any, name: str, *days: Any) -> Any:
-            return select(func.coalesce(func.sum(u.total_tokens), 0)).where(column == name, *days).scalar_subquery()
+    def __init__(self, insert: Any) -> None:
+        u, f, s = usage_table.c, inflight_table.c, subjects_table.c
+        live = and_(f.settled.is_(False), f.expires > bindparam("now"))
 
-        def reserved(column: Any, name: str) -> Any:
-            return select(func.coalesce(func.sum(f.reserved), 0)).where(column == name, live).scalar_subquery()
-
-        user = caller.name
-        parts = [
-            tokens(u.user_name, user, u.day == today),
-            tokens(u.user_name, user, u.day >= month),
-            reserved(f.user_name, user),
-            select(func.count()).where(f.user_name == user, live).scalar_subquery(),
-            select(func.count()).where(f.user_name == user, minute).scalar_subquery(),
-            select(func.min(f.created)).where(f.user_name == user, minute).scalar_subquery(),
-        ]
-        if groups:
-            group = caller.group
-            parts += [
-                tokens(u.group_name, group, u.day == today),
-                tokens(u.group_name, group, u.day >= month),
-                reserved(f.group_name, group),
+        def counts(usage_column: Any, inflight_column: Any, name: str) -> list[Any]:
+            who: Any = bindparam(name)
+            tokens = func.coalesce(func.sum(u.total_tokens), 0)
+            return [
+                select(tokens).where(usage_column == who, u.day == bindparam("today")).scalar_subquery(),
+                select(tokens).where(usage_column == who, u.day >= bindparam("month")).scalar_subquery(),
+                select(func.coalesce(func.sum(f.reserved), 0)).where(inflight_column == who, live).scalar_subquery(),
             ]
-        row = conn.execute(select(*parts)).one()
-        n = [int(v or 0) for v in row[:5]] + [int(v or 0) for v in row[6:]] + [0, 0, 0]
-        return Counts(
-            user_day=n[0], user_month=n[1], user_reserved=n[2], streams=n[3], recent=n[4],
-            oldest_recent=None if row[5] is None else float(row[5]), group_day=n[5], group_month=n[6],
-            group_reserved=n[7],
+
+        minute = f.created > bindparam("minute_ago")
+        self.user_counts = select(
+            *counts(u.user_name, f.user_name, "user"),
+            select(func.count()).where(f.user_name == bindparam("user"), live).scalar_subquery(),
+            select(func.count()).where(f.user_name == bindparam("user"), minute).scalar_subquery(),
+            select(func.min(f.created)).where(f.user_name == bindparam("user"), minute).scalar_subquery(),
+        )
+        self.group_counts = select(*counts(u.group_name, f.group_name, "group"))
+        self.add_subjects = insert(subjects_table).on_conflict_do_nothing()
+        self.lock = select(s.name).where(s.name.in_(bindparam("names", expanding=True))).order_by(s.name) \
+            .with_for_update()
+        self.reserve = inflight_table.insert()
+        self.release = update(inflight_table).where(f.id == bindparam("request"), f.settled.is_(False)) \
+            .values(settled=True, reserved=0)
+        add = insert(usage_table)
+        self.add_usage = add.on_conflict_do_update(
+            index_elements=["day", "user_name", "group_name", "provider", "model"],
+            set_={name: usage_table.c[name] + add.excluded[name] for name in COUNTERS},
         )
 
 
