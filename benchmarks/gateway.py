@@ -28,8 +28,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
