@@ -5,6 +5,7 @@
     GET  {prefix}usage/me              the caller's usage and limits
     GET  {prefix}usage                 everyone's usage (a token with one of `usage_scopes`)
     GET  {prefix}metrics               Prometheus metrics (a token with `read:metrics`, as the hub's own)
+    GET  {prefix}health                200 while the process answers (no authentication)
     GET  {prefix}oauth_callback        the end of a browser's OAuth login (HubOAuth)
 
 A request carries the caller's JupyterHub token (`Authorization: Bearer <token>` or `token <token>`: the `openai`
@@ -386,6 +387,14 @@ class MetricsHandler(APIHandler):
         self.finish(self.gateway.metrics.render())
 
 
+class HealthHandler(web.RequestHandler):
+    """`GET /health`: the process answers (a Kubernetes readiness probe); no authentication, nothing revealed."""
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish({"status": "ok"})
+
+
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
     """Where the hub sends a browser back after login."""
 
@@ -393,7 +402,7 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
         self.hub_auth = gateway.hub_auth
 
 
-def routes(prefix: str, gateway: Gateway) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
+def routes(prefix: str, gateway: Gateway) -> list[Any]:
     """The URL table under `prefix` (the service's prefix on the hub, e.g. /services/mmchat-gateway/)."""
     settings = {"gateway": gateway}
     return [
@@ -402,5 +411,6 @@ def routes(prefix: str, gateway: Gateway) -> list[tuple[str, type[web.RequestHan
         (f"{prefix}usage/me", UsageHandler, settings),
         (f"{prefix}usage", UsageHandler, {**settings, "everyone": True}),
         (f"{prefix}metrics", MetricsHandler, settings),
+        (f"{prefix}health", HealthHandler),
         (f"{prefix}oauth_callback", OAuthCallbackHandler, settings),
     ]

@@ -97,9 +97,10 @@ class Gateway:
         self.usage_scopes = usage_scopes
         #: None: /metrics is open (authenticate_prometheus = False).
         self.metrics_scopes = metrics_scopes
-        # SQLite takes one writer at a time: more threads would only wait on its lock.
-        threads = 1 if ledger.engine.dialect.name == "sqlite" else db_threads
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="mmchat-ledger")
+        # SQLite (a local file, one writer at a time) answers in a fraction of a millisecond: handing each statement
+        # to a thread and back would cost more than running it. PostgreSQL is a network away: threads.
+        self._inline = ledger.engine.dialect.name == "sqlite"
+        self._executor = ThreadPoolExecutor(db_threads, thread_name_prefix="mmchat-ledger")
         self._unsettled: list[Settlement] = []
         self._schema_ready = False
         #: Requests being answered now (a stopping gateway waits for them).
@@ -207,9 +208,12 @@ class Gateway:
             call.first_token - call.started
         )
 
-    # -- the database threads -----------------------------------------------------------------------------------
+    # -- the database -----------------------------------------------------------------------------------
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`function` of the ledger, on a database thread (inline for SQLite)."""
+        if self._inline:
+            return function(*args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: function(*args, **kwargs))
 
