@@ -60,7 +60,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def engine_first_delta(session: ChatSession) -> float:
+async def engine_first_delta(session: ChatSession, chat: str | None = None) -> float:
     first: list[float] = []
 
     def on_update(turn: Turn) -> None:
@@ -68,7 +68,7 @@ async def engine_first_delta(session: ChatSession) -> float:
             first.append(time.perf_counter())
 
     start = time.perf_counter()
-    await session.asend("Count, please.", provider="openai", on_update=on_update)
+    await session.asend("Count, please.", provider="openai", on_update=on_update, chat=chat)
     return first[0] - start
 
 
@@ -132,14 +132,11 @@ async def concurrent(server: JupyterServer) -> None:
 async def concurrent_engine() -> None:
     """The same 50 turns through the engine directly, in one process, for comparison: what the history's writes
     and the provider cost before any HTTP."""
-    store = HistoryStore(tempfile.mkdtemp(prefix="bench-engine-50-"))
-    sessions = [ChatSession(store=store) for _ in range(CLIENTS)]
-    shared: dict[str, Any] = {}
-    for session in sessions:
-        session.use_chat(store.create_chat().id, create=False)
-        session._providers = shared  # one connection pool, as the server has
+    # One session for all 50 chats, as the server has.
+    session = ChatSession(store=HistoryStore(tempfile.mkdtemp(prefix="bench-engine-50-")))
+    chats = [session.chats.create().id for _ in range(CLIENTS)]
     wall = time.perf_counter()
-    firsts = await asyncio.gather(*(engine_first_delta(session) for session in sessions))
+    firsts = await asyncio.gather(*(engine_first_delta(session, chat) for chat in chats))
     wall = time.perf_counter() - wall
     firsts_ms = [first * 1000 for first in firsts]
     print(f"the same {CLIENTS} turns through the engine directly (one process): first delta p50 "

@@ -73,4 +73,4 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     base_url = web_app.settings["base_url"]
     handlers = [URLSpec(url_path_join(base_url, PREFIX) + _pattern(path), handler) for path, handler in routes()]
     web_app.add_handlers(".*$", handlers)
-    serverapp.log.info("mmchat API at %s (history: %s)", url_path_join(base_url, PREFIX), service.store.root)
+    serverapp.log.info("mmchat API at %s (history: %s)", url_path_join(base_url, PREFIX), service.session.chats.root)

@@ -57,11 +57,13 @@ SCHEMAS: dict[str, Any] = {
         credentials={**TEXT, "description": "Where the credentials come from, in words; never a value."},
         allowed={"type": "boolean"}, default={"type": "boolean"}, default_model=NULLABLE_TEXT,
         models={"type": "array", "items": TEXT},
+        error={**NULLABLE_TEXT, "description": "Why the provider cannot be used at all (a plugin that does not load)."},
     ),
     "Settings": _object(
         ["effective", "saved", "locked"],
         effective={"type": "object", "properties": {key: {} for key in SETTING_KEYS}},
         saved={"type": "object"}, locked={"type": "array", "items": {"enum": list(SETTING_KEYS)}},
+        sources={"type": "object", "description": "Where each value comes from, in words."},
     ),
     "Templates": _object(["templates"], templates={"type": "array", "items": _object(
         ["name", "title", "text", "origin"], name=TEXT, title=TEXT, text=TEXT, origin={"enum": ["builtin", "user"]})}),

@@ -50,19 +50,18 @@ class TurnHandler(MMChatHandler):
     @authorized_to("execute")
     async def post(self, chat: str) -> None:
         body = self.body(self.fields)
-        session = self.service.known_session(chat)
-        if session is None:
-            session = await self.run(self.service.session, chat)
+        target = self.service.known_chat(chat)
+        if target is None:
+            target = await self.run(self.service.turn_chat, chat)
+        chat_id = self._chat_id = target.id
         # Provider, model and values are checked by the engine as the turn starts, before anything is saved.
         options = await self.run(self.turn_options, body) if body.get("template") else self.turn_options(body)
-        chat_id = self._chat_id = session.chat_ref
-        assert chat_id is not None
         streaming = accepts_event_stream(self)
-        work = session.asend(
-            options.pop("prompt", ""), on_update=self.on_update if streaming else None, **options
+        work = self.service.session.asend(
+            options.pop("prompt", ""), on_update=self.on_update if streaming else None, chat=target, **options
         )
         try:
-            self._task = await self.service.run_turn(chat_id, session, lambda: work)
+            self._task = await self.service.run_turn(chat_id, lambda: work)
         except MMChatError as exc:
             work.close()
             raise self.error(exc) from None

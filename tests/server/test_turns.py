@@ -107,6 +107,16 @@ def test_unknown_chat(api: httpx.Client) -> None:
     assert answer.status_code == 404 and answer.json()["reason"] == "not_found"
 
 
+def test_a_chat_deleted_elsewhere_is_not_made_again(api: httpx.Client, chat: str, history: HistoryStore) -> None:
+    assert api.post(f"/chats/{chat}/messages", json={"prompt": "Hi"}).status_code == 200
+    before = {c.id for c in history.list_chats()}
+    history.delete_chat(chat)  # by a kernel, say, while the server remembers the chat of its last turn
+    for headers in ({}, SSE):
+        answer = api.post(f"/chats/{chat}/messages", json={"prompt": "Again"}, headers=headers)
+        assert (answer.status_code, answer.json()["reason"]) == (404, "not_found")
+    assert {c.id for c in history.list_chats()} == before - {chat}
+
+
 def test_regenerate(api: httpx.Client, chat: str, fake_openai: FakeOpenAI, history: HistoryStore) -> None:
     nothing = api.post(f"/chats/{chat}/regenerate")
     assert nothing.status_code == 400
