@@ -70,7 +70,7 @@ print(json.dumps(tried))
 REPRS = """\
 from mmchat_jupyter.session import default_session
 session = default_session()
-provider = session.provider("yandexgpt")
+provider = session.providers.instance("yandexgpt")
 print(repr(session.settings), repr(provider), provider.api_key, sep="\\n")
 """
 
