@@ -1,34 +1,52 @@
-"""How fast the history store is, beside plain TinyDB, in one run. Prints figures; asserts nothing.
+"""How the history's costs grow with what it holds, beside the disk's own floor, in one run. Prints; asserts nothing.
 
-    python benchmarks/history.py [--root DIR]     DIR: where to build the test histories (default: a temp dir);
-                                                  point it at the filesystem you care about (e.g. a hub home)
+    python benchmarks/history.py [--root DIR] [--quick] [--no-kernel]
 
-Figures (targets from issue 3):
-  append_message p50 / p99, 10,000 messages over 200 chats        p50 <= 5 ms, p99 <= 20 ms
-  HistoryStore() + list_chats() with 1,000 chats                  <= 100 ms
-  plain single-file TinyDB insert with 10,000 messages            for comparison
-Every append is durable (fsync), so the disk's own fsync + rename cost is printed first, as the floor.
+    --root DIR    where to build the test histories (default: a temp dir); point it at the disk you care about
+    --quick       fewer samples and no 100,000-message chat (a smoke run)
+    --no-kernel   skip the %%chat turns in a real kernel
+
+Targets (issue 16):
+  append_message p50 in one chat of 1k, 10k and 100k messages      within 2x of the disk floor, at every size
+  one %%chat echo turn, 5,000-message chat vs 10-message chat      within 1.5x in wall time and in kernel CPU
+  list_chats() and search() with 1,000 chats / 100,000 messages    fast (printed)
+Every append is durable (fsync), so the disk's write + fsync + rename of a 20 KB file is measured first: the floor
+of any durable write. Messages are real model answers (tests/data/fixtures/llm-answers, English and Russian).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
-import random
 import shutil
+import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import filelock
 import tinydb
-from tinydb import TinyDB
 
 from mmchat_jupyter.history import ChatRecord, HistoryStore, MessageRecord
 from mmchat_jupyter.types import now_iso
 
-CONTENT = "A message of ordinary length, about the size of a short answer or a long question. " * 3
+ANSWERS_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "fixtures" / "llm-answers"
+QUESTION = "Could you explain this once more, with an example I can run in a notebook?"
+
+
+def answers() -> list[str]:
+    texts = []
+    for name in ("alpacaeval-gemini-pro.jsonl", "simple-evals-ru-math-17_yandexgpt_5_pro.jsonl"):
+        with open(ANSWERS_DIR / name, encoding="utf-8") as handle:
+            texts += [json.loads(line)["text"] for line in handle]
+    return texts
+
+
+ANSWERS = answers()
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -36,110 +54,168 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def timed(action) -> float:
+def timed(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()
     return (time.perf_counter() - start) * 1000
 
 
-def report(label: str, samples: list[float], target: str = "") -> None:
-    figures = f"p50 {percentile(samples, 0.5):7.2f} ms   p99 {percentile(samples, 0.99):7.2f} ms"
-    print(f"{label:<58} {figures}   n={len(samples):<4} {target}")
+def sample(action: Callable[[], object], count: int, budget: float) -> list[float]:
+    """Up to `count` timings of `action`, stopping after `budget` seconds (at least 5)."""
+    samples: list[float] = []
+    deadline = time.monotonic() + budget
+    while len(samples) < count and (len(samples) < 5 or time.monotonic() < deadline):
+        samples.append(timed(action))
+    return samples
+
+
+def report(label: str, samples: list[float], note: str = "") -> float:
+    p50 = percentile(samples, 0.5)
+    print(f"{label:<52} p50 {p50:8.2f} ms   p99 {percentile(samples, 0.99):8.2f} ms   n={len(samples):<4} {note}")
+    return p50
 
 
 def single(label: str, milliseconds: float, note: str = "") -> None:
-    print(f"{label:<58} {milliseconds:11.2f} ms{'':21}{note}")
+    print(f"{label:<52} {milliseconds:12.2f} ms{'':31}{note}")
 
 
-def chat_record(name: str, messages: int) -> ChatRecord:
+def messages(count: int, start: int = 0) -> list[MessageRecord]:
     now = now_iso()
-    records = [
-        MessageRecord(
-            id="",
-            role="user" if n % 2 == 0 else "assistant",
-            content=CONTENT,
-            created=now,
-            provider=None if n % 2 == 0 else "yandexgpt",
-            model=None if n % 2 == 0 else "yandexgpt-lite",
-            usage=None if n % 2 == 0 else {"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": 100},
+    made = []
+    for n in range(start, start + count):
+        if n % 2 == 0:
+            made.append(MessageRecord(id="", role="user", content=f"{QUESTION} ({n})", created=now))
+        else:
+            made.append(
+                MessageRecord(
+                    id="", role="assistant", content=ANSWERS[n % len(ANSWERS)], created=now, provider="echo",
+                    model="echo-1", usage={"prompt_tokens": 40, "completion_tokens": 60, "total_tokens": 100},
+                )
+            )
+    return made
+
+
+def chat_of(store: HistoryStore, name: str, count: int) -> ChatRecord:
+    now = now_iso()
+    return store.import_chat(ChatRecord(id="", name=name, created=now, updated=now, messages=messages(count)))
+
+
+def disk_floor(root: Path, count: int) -> float:
+    path, payload = root / "floor.json", b"x" * 20_000
+
+    def write() -> None:
+        with open(path.with_suffix(".tmp"), "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(path.with_suffix(".tmp"), path)
+
+    return report("disk floor: write + fsync + rename, 20 KB", sample(write, count, 10), "(any durable write)")
+
+
+def appends(root: Path, sizes: list[int], count: int, floor: float) -> None:
+    store = HistoryStore(root)
+    for size in sizes:
+        chat = chat_of(store, f"chat-{size}", size)
+        body = iter(messages(10_000, size))
+        p50 = report(
+            f"append_message, one chat of {size:,} messages",
+            sample(lambda chat=chat, body=body: store.append_message(chat, next(body)), count, 40),
         )
-        for n in range(messages)
-    ]
-    return ChatRecord(id="", name=name, created=now, updated=now, messages=records)
-
-
-def disk_floor(root: Path) -> None:
-    path, payload, samples = root / "floor.json", b"x" * 20_000, []
-    for _ in range(200):
-
-        def write() -> None:
-            with open(path.with_suffix(".tmp"), "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(path.with_suffix(".tmp"), path)
-
-        samples.append(timed(write))
-    report("disk: write + fsync + os.replace of a 20 KB file", samples, "(the floor for any durable write)")
-
-
-def appends(root: Path) -> None:
-    store = HistoryStore(root)
-    chats = [store.import_chat(chat_record(f"chat-{n}", 50)) for n in range(200)]  # 10,000 messages
-    store.list_chats()
-    rng = random.Random(3)
-    samples = []
-    for _ in range(500):
-        chat = rng.choice(chats)
-        samples.append(timed(lambda chat=chat: store.append_message(chat, role="user", content=CONTENT)))
-    report("HistoryStore.append_message, 10,000 msgs / 200 chats", samples, "target p50 <= 5, p99 <= 20")
-    by_name = []
-    for _ in range(200):
-        chat = rng.choice(chats)
-        by_name.append(timed(lambda chat=chat: store.append_message(chat.name, role="user", content=CONTENT)))
-    report("  the same, chat given by name", by_name)
-    chat = chats[0]
-    answer = store.append_message(chat, role="assistant", content="", status="interrupted")
-    growing = [
-        timed(lambda n=n: store.update_message(chat, answer, content=CONTENT * (n // 20) + CONTENT[: n % 20 * 10]))
-        for n in range(1, 201)
-    ]
-    report("  update_message (a streamed answer saved as it grows)", growing)
-    single("  list_chats() after appends to every one of the chats", timed(store.list_chats), "(index catch-up)")
-
-
-def listing(root: Path) -> None:
-    store = HistoryStore(root)
-    for n in range(1000):
-        store.import_chat(chat_record(f"chat-{n}", 10))
-    store.list_chats()
-    samples = [timed(lambda: HistoryStore(root).list_chats()) for _ in range(30)]
-    report("HistoryStore() + list_chats(), 1,000 chats", samples, "target <= 100")
-    store.append_message(store.list_chats()[-1].id, role="user", content=CONTENT)
-    single("  list_chats() with one chat changed since", timed(store.list_chats))
-    (root / "index.json").unlink()
-    single("  the same with index.json lost (rebuilt from 1,000 files)", timed(lambda: HistoryStore(root).list_chats()))
-
-
-def plain_tinydb(root: Path) -> None:
-    path = root / "plain.json"
-    db = TinyDB(path)
-    messages = db.table("messages")
-    now = now_iso()
-    messages.insert_multiple(
-        {"chat": n % 200, "role": "user", "content": CONTENT, "created": now} for n in range(10_000)
+        print(f"{'':52} p50 = {p50 / floor:.2f}x the floor (target <= 2x)")
+    big = chat_of(store, "streaming", sizes[-1])
+    answer = store.append_message(big, role="assistant", content="", status="interrupted")
+    text = ANSWERS[7] * 4
+    grown = iter(range(1, 10_000))
+    report(
+        f"  update_message (a growing answer), {sizes[-1]:,}-message chat",
+        sample(lambda: store.update_message(big, answer, content=text[: 200 * next(grown)]), count, 30),
     )
-    samples = [
-        timed(lambda: messages.insert({"chat": 7, "role": "user", "content": CONTENT, "created": now_iso()}))
-        for _ in range(40)
-    ]
-    db.close()
-    report("plain TinyDB, one file: insert with 10,000 messages", samples, "(comparison)")
+
+
+def listing(root: Path, chats: int, per_chat: int) -> None:
+    store = HistoryStore(root)
+    for n in range(chats):
+        chat_of(store, f"chat-{n}", per_chat)
+    store.list_chats()
+    total = chats * per_chat
+    report(f"HistoryStore() + list_chats(), {chats:,} chats / {total:,} msgs",
+           sample(lambda: HistoryStore(root).list_chats(), 20, 20))
+    report("  list_chats() again (same store)", sample(store.list_chats, 20, 10))
+    changed = store.list_chats()[-1].id
+    store.append_message(changed, role="user", content="one more")
+    single("  list_chats() with one chat changed since", timed(store.list_chats))
+    report("  search(), a word in every chat, first 50 hits", sample(lambda: store.search("notebook", limit=50), 5, 20))
+    report("  search(), a word nowhere (reads everything)", sample(lambda: store.search("zyzzyva-absent"), 3, 30))
+
+
+KERNEL_SETUP = """
+import resource, time
+from mmchat_jupyter.history import HistoryStore
+def _cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+%load_ext mmchat_jupyter
+"""
+
+
+def kernel_turns(root: Path, sizes: tuple[int, int], turns: int) -> None:
+    """One %%chat echo turn in a real kernel, in a chat of each size: wall time (client side) and kernel CPU."""
+    try:
+        from jupyter_client.manager import start_new_kernel
+    except ImportError:
+        print("%%chat turn in a real kernel: skipped (jupyter_client is not installed)")
+        return
+    store = HistoryStore(root)
+    for size in sizes:
+        chat_of(store, f"turns-{size}", size)
+    env = {**os.environ, "MMCHAT_HOME": str(root), "MMCHAT_LANG": "en"}
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        run(kc, KERNEL_SETUP)
+        results: dict[int, tuple[list[float], list[float]]] = {size: ([], []) for size in sizes}
+        for round_ in range(turns + 1):  # interleaved, the first round as warm-up
+            for size in sizes:
+                run(kc, "_c0 = _cpu()")
+                start = time.perf_counter()
+                run(kc, f"%%chat -c turns-{size}\nQuestion {round_}: what is a photon?")
+                wall = (time.perf_counter() - start) * 1000
+                cpu = float(run(kc, "print((_cpu() - _c0) * 1000)").strip())
+                if round_:
+                    results[size][0].append(wall)
+                    results[size][1].append(cpu)
+        small, large = sizes
+        for size in sizes:
+            walls, cpus = results[size]
+            print(f"%%chat echo turn, {size:>5,}-message chat, real kernel      wall {statistics.median(walls):7.1f} ms"
+                  f"   kernel CPU {statistics.median(cpus):7.1f} ms   n={len(walls)}")
+        wall_ratio = statistics.median(results[large][0]) / statistics.median(results[small][0])
+        cpu_ratio = statistics.median(results[large][1]) / statistics.median(results[small][1])
+        print(f"{'':52} = {wall_ratio:.2f}x wall, {cpu_ratio:.2f}x CPU (target <= 1.5x)")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def run(kc, code: str) -> str:
+    """Execute `code` in the kernel; its stdout. Raises if the cell failed."""
+    out: list[str] = []
+
+    def hook(msg: dict) -> None:
+        if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
+            out.append(msg["content"]["text"])
+
+    reply = kc.execute_interactive(code, timeout=300, output_hook=hook)
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"kernel cell failed: {reply['content'].get('evalue')}")
+    return "".join(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, help="directory for the test histories (default: a temp dir)")
+    parser.add_argument("--quick", action="store_true", help="fewer samples, no 100,000-message chat")
+    parser.add_argument("--no-kernel", action="store_true", help="skip the %%chat turns in a real kernel")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="mmchat-bench-", dir=args.root))
     print(
@@ -147,14 +223,17 @@ def main() -> None:
         f"filelock {filelock.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, in {base}"
     )
     started = time.perf_counter()
+    count = 30 if args.quick else 200
     try:
-        disk_floor(base)
-        appends(base / "appends")
-        listing(base / "listing")
-        plain_tinydb(base)
+        floor = disk_floor(base, count)
+        appends(base / "appends", [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000], count, floor)
+        listing(base / "listing", 100 if args.quick else 1_000, 100)
+        if not args.no_kernel:
+            kernel_turns(base / "turns", (10, 5_000), 3 if args.quick else 7)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(f"done in {time.perf_counter() - started:.0f} s (figures move with the disk and the machine's load)")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

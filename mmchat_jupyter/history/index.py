@@ -24,43 +24,30 @@ from typing import Any
 
 from ..errors import CorruptHistoryError, HistorySaveError
 from ..i18n import _
-from ..types import STATUS_COMPLETE, ChatSummary
+from ..types import ChatSummary
 from .chatfile import ChatFile
 from .migrations import SCHEMA_VERSION
 from .paths import Layout, is_id
 from .storage import check_schema, read_json, write_json_atomic
+from .summary import Summary
 
 Entry = dict[str, Any]
 _ROW_KEYS = frozenset({"id", "name", "stamp", "damaged"})
 _SUMMARY_KEYS = frozenset({"created", "updated", "count", "provider", "model", "usage", "cache"})
 
 
-def summarize(header: dict[str, Any], messages: list[dict[str, Any]]) -> Entry:
-    """The index row for a chat file's header and message rows: counts, last provider/model, token usage per
-    (day, provider, model) and the cache keys of its complete answers."""
-    last: dict[str, Any] = next((m for m in reversed(messages) if m.get("provider") or m.get("model")), {})
-    usage: dict[tuple[str, str | None, str | None], list[int]] = {}
-    for message in messages:
-        counts = message.get("usage")
-        if not counts:
-            continue
-        key = (str(message.get("created", ""))[:10], message.get("provider"), message.get("model"))
-        totals = usage.setdefault(key, [0, 0, 0, 0])
-        for i, name in enumerate(("prompt_tokens", "completion_tokens", "total_tokens")):
-            totals[i] += int(counts.get(name) or 0)
-        totals[3] += 1
+def summarize(header: dict[str, Any], totals: Summary) -> Entry:
+    """The index row of a chat: its header and what its messages add up to (see `summary.py`)."""
     return {
         "id": header["id"],
         "name": header["name"],
         "created": header["created"],
         "updated": header["updated"],
-        "count": len(messages),
-        "provider": last.get("provider"),
-        "model": last.get("model"),
-        "usage": [[*key, *totals] for key, totals in usage.items()],
-        "cache": sorted(
-            {m["cache_key"] for m in messages if m.get("cache_key") and m.get("status") == STATUS_COMPLETE}
-        ),
+        "count": totals["count"],
+        "provider": totals["provider"],
+        "model": totals["model"],
+        "usage": totals["usage"],
+        "cache": totals["cache"],
         "damaged": None,
     }
 
@@ -152,7 +139,7 @@ class ChatIndex:
     def _summarize(self, path: Path, chat_id: str, old: Entry | None) -> Entry:
         try:
             with ChatFile(path).transaction() as chat:
-                entry = summarize(chat.header(), chat.message_rows())
+                entry = summarize(chat.header(), chat.summary())
         except CorruptHistoryError as err:
             # Keep the name we last knew, so the chat can still be found by it (and the error shown),
             # and stays taken.
@@ -176,7 +163,7 @@ class ChatIndex:
             return {}
         if data is None:
             return {}
-        check_schema(path, data, SCHEMA_VERSION)
+        check_schema(path, data, SCHEMA_VERSION, oldest=2)  # rows have not changed since version 2
         rows = data.get("chats", {}).values()
         # A row lacking a field (written before that field existed) is dropped, so its chat is summarised afresh.
         entries = {row["id"]: row for row in rows if _complete(row)}

@@ -5,8 +5,11 @@ table whose rows point at their chat by TinyDB doc id, times in Unix seconds, to
 `{"input": n, "output": n}` and an `interrupted` flag. That is the layout issue 3 measured breaking under several
 kernels, so it is only ever read, to migrate it.
 
-Version 2 (current) is `index.json` plus one TinyDB file per chat (see `chatfile.py`); every file carries the
-version in its `_meta` table.
+Version 2 is `index.json` plus one TinyDB file per chat; every file carries the version in its `_meta` table.
+
+Version 3 (current) keeps that layout but bounds each chat file: it is the chat's head, and older messages live in
+sealed segments beside it (see `segments.py`). A version-2 chat file is a head without segments, so only chat files
+too long for a head are rewritten; the others become version 3 on their next write.
 
 `MIGRATIONS[n - 1]` takes a store from version n to n + 1. A migration is a function of the root directory, run
 under the store lock after `backup()` copied every data file; it writes raw JSON as that version defined it (not
@@ -25,10 +28,12 @@ from typing import Any
 
 from ..errors import CorruptHistoryError
 from ..i18n import _
+from . import segments, summary
 from .paths import FILE_MODE, Layout, make_dir, new_id
+from .records import row_problem
 from .storage import check_schema, fsync_dir, read_json, schema_of, write_json_atomic
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _iso(seconds: Any) -> str:
@@ -120,11 +125,51 @@ def _m001_chats(legacy: dict[str, Any]) -> list[dict[str, Any]]:
     return files
 
 
+def m002_segments(root: Path) -> None:
+    """2 -> 3: chat files too long for a head are split into a head and sealed segments, chat by chat.
+
+    A chat is done when its new head replaced the old file (the segments were written first); a run killed before
+    that leaves the old file, and the segments it wrote are thrown away by the next run. The index (a cache with
+    the same rows) is stamped with the new version last.
+    """
+    layout = Layout(root)
+    for path in sorted(layout.chats.glob("*.json")):
+        try:
+            data = read_json(path)
+        except CorruptHistoryError:
+            continue  # left as it is, for the index to report
+        if data is None or schema_of(data) != 2 or not isinstance(data.get("messages"), dict):
+            continue
+        stored = data["messages"]
+        rows = list(stored.values())
+        if any(row_problem(row) is not None for row in rows):
+            continue  # damaged: reported, never rewritten
+        seal = segments.to_seal(rows)
+        if not seal:
+            continue
+        segments.tidy(path, None)
+        epoch = segments.new_epoch()
+        segments.seal(path, epoch, 0, rows[:seal])
+        sealed = {"epoch": epoch, "count": seal, "summary": summary.of_rows(rows[:seal])}
+        head = {
+            **data,
+            "_meta": {"1": {"schema": 3}},
+            "sealed": {"1": sealed},
+            "messages": dict(list(stored.items())[seal:]),
+        }
+        write_json_atomic(path, head)
+    try:
+        index = read_json(layout.index) or {}
+    except CorruptHistoryError:
+        index = {}
+    write_json_atomic(layout.index, {**index, "_meta": {"1": {"schema": 3}}})
+
+
 def _doc_id_order(key: str) -> tuple[int, str]:
     return (int(key), "") if key.isdigit() else (1 << 62, key)
 
 
-MIGRATIONS: list[Callable[[Path], None]] = [m001_split_single_file]
+MIGRATIONS: list[Callable[[Path], None]] = [m001_split_single_file, m002_segments]
 assert len(MIGRATIONS) == SCHEMA_VERSION - 1, "one migration per schema step"
 
 

@@ -112,11 +112,14 @@ def schema_of(data: dict[str, Any]) -> int | None:
     return version if isinstance(version, int) else None
 
 
-def check_schema(path: Path, data: dict[str, Any], expected: int) -> None:
-    """Refuse a file whose schema is not `expected`: we neither misread an old file nor overwrite a newer one."""
+def check_schema(path: Path, data: dict[str, Any], expected: int, oldest: int | None = None) -> None:
+    """Refuse a file whose schema is not `expected` (or between `oldest` and `expected`, for files whose format
+    a later schema only extended): we neither misread an old file nor overwrite a newer one."""
     found = schema_of(data)
     if found is None:
         raise damaged(path, _("no schema version"))
+    if oldest is not None and oldest <= found <= expected:
+        return
     if found > expected:
         raise CorruptHistoryError(
             _(
@@ -144,10 +147,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
+def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True, sync_folder: bool = True) -> None:
     """Replace `path` with `data` as JSON: temp file, fsync, `os.replace` (see the module docstring).
 
     `durable=False` skips the fsync, for caches that are rebuilt when a crash leaves them damaged.
+    `sync_folder=False` leaves the folder's fsync (needed when the file is new) to a caller writing several.
     """
     # Serialise first: a value that is not JSON fails here, before anything touches the disk.
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -172,7 +176,7 @@ def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True)
             now = time.time_ns()
             os.utime(temp, ns=(now, max(now, previous_mtime + 1)))
         os.replace(temp, path)
-        if previous_mtime is None:
+        if previous_mtime is None and durable and sync_folder:
             fsync_dir(path.parent)
     except BaseException as exc:
         with suppress(OSError):
@@ -203,10 +207,13 @@ class AtomicJSONStorage(Storage):
     message and bump the chat's `updated`) costs one read and one write.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, schema: int, create: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, schema: int, oldest: int | None = None, create: bool = False
+    ) -> None:
         super().__init__()
         self.path = Path(path)
         self.schema = schema
+        self.oldest = oldest
         self.create = create
         self._batching = False
         self._pending: dict[str, Any] | None = None
@@ -220,7 +227,7 @@ class AtomicJSONStorage(Storage):
             if not self.create:
                 raise FileNotFoundError(self.path)
             return None
-        check_schema(self.path, data, self.schema)
+        check_schema(self.path, data, self.schema, self.oldest)
         if self._batching:
             self._pending = data
         return data
@@ -233,6 +240,11 @@ class AtomicJSONStorage(Storage):
             self._dirty = True
         else:
             write_json_atomic(self.path, data)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the current batch changed anything (it will be written when the batch ends)."""
+        return self._dirty
 
     @contextmanager
     def batch(self) -> Iterator[None]:

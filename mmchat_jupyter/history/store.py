@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tinydb import Query, TinyDB
 
@@ -24,6 +24,7 @@ from ..errors import ChatNotFound, CorruptHistoryError, HistoryError, HistorySav
 from ..i18n import _
 from ..types import STATUS_COMPLETE, ChatRecord, ChatSummary, Message, MessageRecord, now_iso
 from . import journal as kinds
+from . import segments
 from .chatfile import ChatFile
 from .index import ChatIndex, Entry, newest_first, to_summary
 from .journal import Changes, Journal
@@ -31,8 +32,10 @@ from .lock import store_lock
 from .migrations import SCHEMA_VERSION, migrate, stored_version
 from .paths import Layout, default_root, is_id, make_dir, new_id
 from .records import MESSAGE_FIELDS, ROLES, check_name, default_name, jsonable, new_message
-from .storage import AtomicJSONStorage, check_schema, fsync_dir, read_json, remove_temp_files
+from .storage import AtomicJSONStorage, check_schema, damaged, fsync_dir, read_json, remove_temp_files
 from .views import ChatTail, SearchHit, UsageTotal
+
+T = TypeVar("T")
 
 #: A chat as the API accepts it: the record, a row of `list_chats()`, or its id or name.
 ChatRef = ChatRecord | ChatSummary | str
@@ -104,8 +107,7 @@ class HistoryStore:
 
     def get_chat(self, chat: ChatRef) -> ChatRecord:
         """The chat with all its messages, oldest first."""
-        with self._read(chat) as file:
-            return file.record()
+        return self._reading(chat, ChatFile.record)
 
     def chat_info(self, chat: ChatRef) -> ChatTail:
         """The chat's header and message count, without its messages."""
@@ -114,26 +116,25 @@ class HistoryStore:
     def tail(self, chat: ChatRef, *, chars: int, at_least: int = 1) -> ChatTail:
         """The chat's header and its newest messages: at least `at_least` of them, and as many more as it takes for
         their content to reach `chars` characters (or the whole chat). What a turn reads to build its context."""
-        with self._read(chat) as file:
-            return file.tail(chars, at_least)
+        return self._reading(chat, lambda file: file.tail(chars, at_least))
 
     def page(self, chat: ChatRef, *, before: int | None = None, limit: int = 50) -> ChatTail:
         """Up to `limit` messages just before position `before` (None: the newest), for scrolling back."""
-        with self._read(chat) as file:
-            return file.page(before, limit)
+        return self._reading(chat, lambda file: file.page(before, limit))
 
     def rename_chat(self, chat: ChatRef, new_name: str) -> ChatRecord:
-        """Give a chat a new name; raises `ChatNameTaken` if another chat has it."""
+        """Give a chat a new name; raises `ChatNameTaken` if another chat has it. Returns the chat's header as a
+        record (`messages` left empty: a rename reads no messages)."""
         with self._write():
             entries = self._index.refresh(save=True)
             chat_id = self._resolve(chat, entries)
             name = check_name(new_name, _names(entries, but=chat_id))
             with self._open(chat_id) as file:
                 file.set_header(name=name)
-                record = file.record()
+                header = file.header()
             self._index.forget(chat_id)
             self._note(kinds.CHAT_RENAMED, chat=chat_id, name=name)
-            return record
+        return ChatRecord(header["id"], name, header["created"], header["updated"], [], header["meta"])
 
     def update_chat_meta(self, chat: ChatRef, **changes: Any) -> dict[str, Any]:
         """Change chat-level settings (system prompt, ...); a value of None removes the key. Returns the new `meta`."""
@@ -153,6 +154,7 @@ class HistoryStore:
             path = self.layout.chat_path(chat_id)
             path.unlink()
             fsync_dir(path.parent)
+            segments.tidy(path, None)  # the head is gone, so these are unreachable: a failure leaves mere garbage
             self._index.forget(chat_id)
             self._note(kinds.CHAT_DELETED, chat=chat_id)
 
@@ -254,15 +256,12 @@ class HistoryStore:
         hits: list[SearchHit] = []
         for entry in sorted(_readable(self._index.refresh()), key=newest_first):
             try:
-                with self._read(entry["id"]) as file:
-                    messages = file.messages()
+                found = self._reading(entry["id"], lambda file: file.find(needle))
             except ChatNotFound:
                 continue  # deleted since the listing
-            for message in messages:
-                if needle in message.content.casefold():
-                    hits.append(SearchHit(entry["id"], entry["name"], message))
-                    if limit is not None and len(hits) >= limit:
-                        return hits
+            hits += [SearchHit(entry["id"], entry["name"], message) for message in found]
+            if limit is not None and len(hits) >= limit:
+                return hits[:limit]
         return hits
 
     def find_cached(self, cache_key: str) -> MessageRecord | None:
@@ -274,13 +273,11 @@ class HistoryStore:
             if cache_key not in entry.get("cache", ()):
                 continue
             try:
-                with self._read(entry["id"]) as file:
-                    messages = file.messages()
+                found = self._reading(entry["id"], lambda file: file.find_cached(cache_key, STATUS_COMPLETE))
             except ChatNotFound:
                 continue
-            for message in reversed(messages):
-                if message.cache_key == cache_key and message.status == STATUS_COMPLETE:
-                    return message
+            if found is not None:
+                return found
         return None
 
     def usage_totals(self) -> list[UsageTotal]:
@@ -327,7 +324,7 @@ class HistoryStore:
         data = read_json(self.layout.settings)
         if data is None:
             return {}
-        check_schema(self.layout.settings, data, SCHEMA_VERSION)
+        check_schema(self.layout.settings, data, SCHEMA_VERSION, oldest=2)  # unchanged since version 2
         rows = data.get("settings", {})
         return {row["key"]: row["value"] for row in rows.values() if isinstance(row, dict) and "key" in row}
 
@@ -335,7 +332,9 @@ class HistoryStore:
         """Change settings in one atomic write; a value of None removes the key. Returns the new settings."""
         json.dumps(changes)  # a value that cannot be stored fails here, with nothing written
         with self._write():
-            db = TinyDB(self.layout.settings, storage=AtomicJSONStorage, schema=SCHEMA_VERSION, create=True)
+            db = TinyDB(
+                self.layout.settings, storage=AtomicJSONStorage, schema=SCHEMA_VERSION, oldest=2, create=True
+            )
             table = db.table("settings", cache_size=0)
             setting = Query()
             storage: AtomicJSONStorage = db.storage  # type: ignore[assignment]  # TinyDB types it as its base class
@@ -361,6 +360,7 @@ class HistoryStore:
                 self.migrations_applied = migrate(self.layout)
                 remove_temp_files(self.root)
                 remove_temp_files(self.layout.chats)
+                segments.sweep(self.layout.chats)
                 self._index.check()
                 self._ready = True
             yield
@@ -425,6 +425,17 @@ class HistoryStore:
         """The chat's file, read once and written once (if changed) when the block ends; under the lock."""
         with self._read(chat) as file:
             yield file
+
+    def _reading(self, chat: ChatRef, read: Callable[[ChatFile], T]) -> T:
+        """`read(file)` of the chat, without the lock: a chat cleared or deleted under the read is read again."""
+        for _attempt in range(5):
+            try:
+                with self._read(chat) as file:
+                    return read(file)
+            except segments.Moved:
+                continue
+        path = self.layout.chat_path(self._resolve(chat))
+        raise damaged(path, _("its older messages keep changing or are missing"))
 
     @contextmanager
     def _read(self, chat: ChatRef) -> Iterator[ChatFile]:

@@ -8,13 +8,20 @@ In crash mode every line on stdout is a write the store acknowledged:
     A <chat id> <message id>          a message was appended
     U <chat id> <message id> <k>      a streamed answer's content became "tok " * k
 so the parent, after kill -9, knows what must be in the history and what may be the one write in flight.
+
+With MMCHAT_TEST_TINY_SEGMENTS=1 in the environment, chat heads hold a few messages at most, so nearly every write
+rolls messages over into segments (and a kill lands in the middle of one).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
-from mmchat_jupyter.history import HistoryStore
+from mmchat_jupyter.history import HistoryStore, segments
+
+if os.environ.get("MMCHAT_TEST_TINY_SEGMENTS"):
+    segments.HEAD_BYTES, segments.HEAD_MESSAGES, segments.SEGMENT_BYTES = 600, 4, 900
 
 
 def append(root: str, chat: str, count: int, tag: str) -> None:

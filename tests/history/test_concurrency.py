@@ -133,3 +133,17 @@ def test_kill_9_at_random_moments_loses_at_most_the_write_in_flight(store):
         assert in_flight <= 1, context
         known = {chat_id: [m.id for m in chat.messages] for chat_id, chat in chats.items()}
     assert sum(len(ids) for ids in known.values()) > 50  # the writers did get going before the kills
+
+
+@pytest.mark.slow
+def test_processes_appending_at_once_with_constant_roll_overs(store, monkeypatch):
+    monkeypatch.setenv("MMCHAT_TEST_TINY_SEGMENTS", "1")
+    test_processes_appending_at_once_lose_and_duplicate_nothing(store)
+    assert len(list((store.root / "chats").glob("*/*.json"))) > 100  # the segments did roll over
+
+
+@pytest.mark.slow
+def test_kill_9_during_segment_roll_overs_loses_at_most_the_write_in_flight(store, monkeypatch):
+    monkeypatch.setenv("MMCHAT_TEST_TINY_SEGMENTS", "1")
+    test_kill_9_at_random_moments_loses_at_most_the_write_in_flight(store)
+    assert len(list((store.root / "chats").glob("*/*.json"))) > 20

@@ -107,3 +107,26 @@ TestHistoryModel = pytest.mark.slow(HistoryModel.TestCase)
 TestHistoryModel.settings = settings(
     max_examples=25, stateful_step_count=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+
+class SegmentedHistoryModel(HistoryModel):
+    """The same sequences with heads of a few messages: most writes roll messages over into segments."""
+
+    def __init__(self) -> None:
+        from mmchat_jupyter.history import segments
+
+        self._limits = (segments.HEAD_BYTES, segments.HEAD_MESSAGES, segments.SEGMENT_BYTES)
+        segments.HEAD_BYTES, segments.HEAD_MESSAGES, segments.SEGMENT_BYTES = 300, 3, 400
+        super().__init__()
+
+    def teardown(self) -> None:
+        from mmchat_jupyter.history import segments
+
+        segments.HEAD_BYTES, segments.HEAD_MESSAGES, segments.SEGMENT_BYTES = self._limits
+        super().teardown()
+
+
+TestSegmentedHistoryModel = pytest.mark.slow(SegmentedHistoryModel.TestCase)
+TestSegmentedHistoryModel.settings = settings(
+    max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
