@@ -24,7 +24,7 @@ from tinydb import Query, TinyDB
 
 from ..i18n import _
 from ..types import ChatRecord, MessageRecord
-from . import segments, summary
+from . import folded, segments, summary
 from .records import MESSAGE_FIELDS, row_problem
 from .storage import AtomicJSONStorage, damaged, read_bytes
 from .views import ChatTail
@@ -184,17 +184,13 @@ class ChatFile:
         return self._view(rows, start)
 
     def find(self, needle: str) -> list[MessageRecord]:
-        """Messages whose content contains `needle` (already casefolded), oldest first.
-
-        A segment is parsed only when its raw text contains the needle: JSON keeps text as it is (but for quotes,
-        backslashes and control characters, for which the check is skipped), so no message is missed.
-        """
-        raw_check = not any(ch in needle for ch in '"\\') and all(ord(ch) >= 32 for ch in needle)
+        """Messages whose content contains `needle` (already casefolded), oldest first; a segment is parsed only
+        when its text may hold the needle (see `folded.py`)."""
+        quick = folded.usable(needle)
         found = []
         for first, path in self.segments():
-            if raw_check and needle not in read_bytes(path).decode("utf-8", "replace").casefold():
-                continue
-            found += [row for row in self.segment_rows(first, path) if needle in row["content"].casefold()]
+            if not quick or folded.may_hold(path, needle):
+                found += [row for row in self.segment_rows(first, path) if needle in row["content"].casefold()]
         found += [row for row in self.head_rows() if needle in row["content"].casefold()]
         return [to_message(row) for row in found]
 

@@ -130,6 +130,13 @@ def chain(head: Path, epoch: str, count: int) -> list[tuple[int, Path]]:
     return found
 
 
+def files(head: Path) -> list[Path]:
+    """Every file in the chat's segment folder (stale ones included: for checks that may only rule things out)."""
+    with suppress(FileNotFoundError), os.scandir(folder(head)) as entries:
+        return [Path(entry.path) for entry in entries if entry.name.endswith(".json")]
+    return []
+
+
 def read(head: Path, epoch: str, first: int, path: Path) -> list[dict[str, Any]]:
     """The message rows of one segment, checked; `Moved` when it is not (or no longer) the one the head meant."""
     data = read_json(path)

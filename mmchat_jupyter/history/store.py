@@ -23,8 +23,8 @@ from tinydb import Query, TinyDB
 from ..errors import ChatNotFound, CorruptHistoryError, HistoryError, HistorySaveError
 from ..i18n import _
 from ..types import STATUS_COMPLETE, ChatRecord, ChatSummary, Message, MessageRecord, now_iso
+from . import folded, segments, trust
 from . import journal as kinds
-from . import segments
 from .chatfile import ChatFile
 from .index import ChatIndex, Entry, newest_first, to_summary
 from .journal import Changes, Journal
@@ -53,6 +53,7 @@ class HistoryStore:
     def __init__(self, root: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0) -> None:
         # Absolute, so a later chdir in the notebook does not move the history.
         self.root = (Path(root).expanduser() if root is not None else default_root()).absolute()
+        trust.check_folder(self.root)  # another user's folder could redirect providers: refused, one line
         self.layout = Layout(self.root)
         #: How long a write waits for another process holding the history before `HistorySaveError`.
         self.lock_timeout = lock_timeout
@@ -253,8 +254,12 @@ class HistoryStore:
     def search(self, text: str, *, limit: int | None = None) -> list[SearchHit]:
         """Messages whose content contains `text` (ignoring case), newest chats first, oldest message first."""
         needle = text.casefold()
+        quick = folded.usable(needle)
         hits: list[SearchHit] = []
         for entry in sorted(_readable(self._index.refresh()), key=newest_first):
+            head = self.layout.chat_path(entry["id"])
+            if quick and not any(folded.may_hold(path, needle) for path in [head, *segments.files(head)]):
+                continue  # nothing in this chat can match: no file of it parsed
             try:
                 found = self._reading(entry["id"], lambda file: file.find(needle))
             except ChatNotFound:
@@ -321,6 +326,7 @@ class HistoryStore:
 
     def get_settings(self) -> dict[str, Any]:
         """The persisted settings (default provider and model, generation params per provider, language, ...)."""
+        trust.check_file(self.layout.settings)
         data = read_json(self.layout.settings)
         if data is None:
             return {}
@@ -332,6 +338,7 @@ class HistoryStore:
         """Change settings in one atomic write; a value of None removes the key. Returns the new settings."""
         json.dumps(changes)  # a value that cannot be stored fails here, with nothing written
         with self._write():
+            trust.check_file(self.layout.settings)
             db = TinyDB(
                 self.layout.settings, storage=AtomicJSONStorage, schema=SCHEMA_VERSION, oldest=2, create=True
             )
