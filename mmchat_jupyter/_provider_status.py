@@ -1,8 +1,10 @@
 """The one answer to "is this provider configured, and from where": every face and `mmchat doctor` ask here.
 
-A provider is configured when it needs no credentials (echo, most plugins), when one of its credential variables is
-set, when a credential is among its settings (c.MMChat.provider_settings), or, for an OpenAI-compatible server, when
-a base URL alone points at a local server that needs no key. Where from is said in words, never with a value.
+With the hub's LLM gateway configured (c.MMChat.gateway_url), every provider but echo is reached through it with the
+user's JupyterHub token, and says so. Otherwise a provider is configured when it needs no credentials (echo, most
+plugins), when one of its credential variables is set, when a credential is among its settings
+(c.MMChat.provider_settings), or, for an OpenAI-compatible server, when a base URL alone points at a local server
+that needs no key. Where from is said in words, never with a value.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ def provider_status(settings: Settings, name: str, *, default: str | None = None
         if name not in problems():
             raise
         return ProviderStatus(name, name, False, _("cannot be loaded"), allowed=allowed, error=exc.message)
+    from .providers.gateway import LOCAL
+
+    gateway = settings.gateway()
+    if gateway is not None and name not in LOCAL:
+        source = _("via the hub's gateway")
+        return ProviderStatus(name, cls.label, True, source, gateway, allowed, name == default, None)
     values = settings.provider_settings(name)
     configured = bool(cls.configured(settings.env, values))
     if not cls.credential_env:
@@ -107,9 +115,15 @@ class Providers:
             from .config import check_provider_settings
 
             cls = self.provider_class(name)
+            extra = self._session.provider_overrides.get(name, {})
+            from .providers.gateway import LOCAL, via_gateway
+
+            gateway = self._session.settings.gateway()
+            if gateway is not None and name not in LOCAL:
+                self._instances[name] = via_gateway(cls, gateway, self._session.settings.env, **extra)
+                return self._instances[name]
             settings = self._session.settings.provider_settings(name)
             check_provider_settings(name, cls, settings)
-            extra = self._session.provider_overrides.get(name, {})
             self._instances[name] = cls(**{**settings, **extra})
         return self._instances[name]
 

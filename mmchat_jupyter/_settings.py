@@ -283,6 +283,12 @@ class Settings:
             return _("environment ({names})").format(names=", ".join(found))
         return _("not configured")
 
+    def gateway(self) -> str | None:
+        """The hub's LLM gateway every provider but echo goes through (c.MMChat.gateway_url, MMCHAT_GATEWAY_URL)."""
+        from .providers.gateway import gateway_url
+
+        return gateway_url(self.admin.gateway_url, self._env)
+
     def configured(self, provider: str) -> bool:
         """Whether `provider` has what it needs to connect (see `_provider_status.provider_status`)."""
         from ._provider_status import provider_status

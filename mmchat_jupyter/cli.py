@@ -277,7 +277,22 @@ def cmd_settings(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
-    rows = usage_rows(open_session().usage(), args.by)
+    session = open_session()
+    gateway = session.settings.gateway()
+    if gateway is not None:  # what the hub's gateway recorded (every kernel and client of this user), not history
+        from .history.views import UsageTotal
+        from .providers.gateway import gateway_usage
+
+        report = gateway_usage(gateway, session.settings.env)
+        totals = [UsageTotal(r["day"], r["provider"], r["model"], r["prompt_tokens"], r["completion_tokens"],
+                             r["total_tokens"], r["requests"]) for r in report.get("rows", [])]
+        if not args.json:
+            out.write(_("Usage recorded by the hub's LLM gateway for {user}, {since} to {until}:").format(
+                user=report.get("user", "?"), since=format_date(report.get("since", "")),
+                until=format_date(report.get("until", ""))) + "\n")
+    else:
+        totals = session.usage()
+    rows = usage_rows(totals, args.by)
     if args.json:
         print_json(rows, out)
         return 0

@@ -47,7 +47,10 @@ SETTING_KEYS = ("provider", "model", "temperature", "max_tokens", "top_p", "syst
 SECRET_SETTINGS = frozenset({"api_key", "iam_token", "credentials", "access_token", "password"})
 
 #: Knobs that restrict users: a user's own profile may add them, never change what the administrator set.
-POLICY_KNOBS = ("locked", "allowed_providers", "allowed_models", "max_tokens_ceiling", "audit_log", "audit_prompts")
+POLICY_KNOBS = (
+    "locked", "allowed_providers", "allowed_models", "max_tokens_ceiling", "audit_log", "audit_prompts",
+    "gateway_url",
+)
 
 #: The config files an IPython kernel reads in each directory (each also as .json), in rising priority.
 CONFIG_FILES = ("ipython_config", "ipython_kernel_config")
@@ -86,6 +89,10 @@ class MMChat(Configurable):
         config=True
     )
     audit_prompts = Bool(False, help="Also record prompt text in the audit log.").tag(config=True)
+    gateway_url = Unicode(
+        "", help="The hub's LLM gateway (mmchat-gateway), e.g. http://hub:8000/services/mmchat-gateway: every provider "
+        "but echo is reached through it with the user's JupyterHub token (also MMCHAT_GATEWAY_URL)."
+    ).tag(config=True)
     user_provider_settings = Dict(value_trait=Dict(), help="provider -> settings from the user's own profile.")
 
     def admin_value(self, key: str) -> Any:
