@@ -280,8 +280,8 @@ def cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
     session = open_session()
     gateway = session.settings.gateway()
     if gateway is not None:  # what the hub's gateway recorded (every kernel and client of this user), not history
-        from .history.views import UsageTotal
         from .providers.gateway import gateway_usage
+        from .session import UsageTotal
 
         report = gateway_usage(gateway, session.settings.env)
         totals = [UsageTotal(r["day"], r["provider"], r["model"], r["prompt_tokens"], r["completion_tokens"],
