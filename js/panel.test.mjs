@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { crc32, foldStream, hostKey, keyAction, streamHTML } from "../mmchat_jupyter/static/panel.js";
+import { crc32, foldLog, foldStream, hostKey, keyAction, streamHTML } from "../mmchat_jupyter/static/panel.js";
 
 /** A delta as Python builds it: the blocks from `at` on, and the CRC of the whole result. */
 function delta(seq, at, blocks, before = [], turn = 1) {
@@ -79,4 +79,21 @@ test("Ctrl/Cmd+S and Ctrl/Cmd+Shift+S go to the host; other keys stay in the pan
   assert.equal(hostKey(key("a", { ctrlKey: true })), false); // select all in the input, not all cells
   assert.equal(hostKey(key("Enter", { ctrlKey: true })), false); // not "run cell"
   assert.equal(hostKey(key("s", { ctrlKey: true, altKey: true })), false); // AltGr+S types a character
+});
+
+test("the message window changes one message at a time and refuses a gap", () => {
+  const m = (id, text = id) => ({ id, role: "user", text });
+  let log = foldLog(null, { type: "log", rev: 4, chat: "c", messages: [m("3"), m("4")], more: true });
+  log = foldLog(log, { type: "older", rev: 5, chat: "c", messages: [m("1"), m("2")], more: false });
+  log = foldLog(log, { type: "message", rev: 6, chat: "c", message: m("pending:1") });
+  log = foldLog(log, { type: "message", rev: 7, chat: "c", message: m("5"), replaces: "pending:1" });
+  log = foldLog(log, { type: "message", rev: 8, chat: "c", message: m("2", "edited") });
+  log = foldLog(log, { type: "remove", rev: 9, chat: "c", ids: ["1"] });
+  assert.deepEqual(log.messages.map((x) => [x.id, x.text]), [["2", "edited"], ["3", "3"], ["4", "4"], ["5", "5"]]);
+  assert.equal(log.more, false);
+  assert.equal(foldLog(log, { type: "remove", rev: 11, chat: "c", ids: [] }), null); // rev 10 never arrived
+  assert.equal(foldLog(log, { type: "remove", rev: 10, chat: "other", ids: [] }), null);
+  assert.equal(foldLog(null, { type: "message", rev: 1, chat: "c", message: m("x") }), null);
+  const fresh = foldLog(log, { type: "log", rev: 1, chat: "d", messages: [], more: false }); // always taken
+  assert.deepEqual(fresh, { chat: "d", rev: 1, messages: [], more: false });
 });

@@ -124,10 +124,9 @@ class MessageViews:
             cached = self._html[record.id] = (record.content, render_markdown(record.content))
         return cached[1]
 
-    def views(self, records: Iterable[MessageRecord]) -> list[dict[str, Any]]:
-        shown = [r for r in records if r.role in ("user", "assistant")]
-        self._html = {r.id: self._html[r.id] for r in shown if r.id in self._html}  # forget cleared messages
-        return [self.view(record) for record in shown]
+    def keep(self, ids: Iterable[str]) -> None:
+        """Forget the HTML of every message but these (those the front end still shows)."""
+        self._html = {message_id: self._html[message_id] for message_id in ids if message_id in self._html}
 
     def view(self, record: MessageRecord) -> dict[str, Any]:
         if record.role == "user":

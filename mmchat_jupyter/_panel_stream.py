@@ -33,7 +33,7 @@ def block_crc(html: str, crc: int = 0) -> int:
 
 
 class AnswerStream:
-    """One answer's `delta` and `done` messages for the front end, throttled."""
+    """One answer's `delta` messages for the front end, throttled."""
 
     def __init__(self, turn: int, interval: float = DELTA_INTERVAL) -> None:
         self.turn = turn
@@ -52,10 +52,6 @@ class AnswerStream:
         change = self.renderer.update()
         first, blocks = (0, self.renderer.blocks) if resend else (change.first, change.blocks)
         return self._message(first, blocks)
-
-    def done(self, status: str) -> dict[str, Any]:
-        self.seq += 1
-        return {"type": "done", "turn": self.turn, "seq": self.seq, "status": status}
 
     def _message(self, first: int, blocks: tuple[str, ...]) -> dict[str, Any]:
         crcs = self._crcs[:first]

@@ -3,50 +3,61 @@
     from mmchat_jupyter import ChatPanel
     ChatPanel()                      # continues the kernel's current chat (the one %%chat uses)
     ChatPanel(chat="review")         # that chat (created if new), in a session of its own
-    %chat panel review               # the same from the magic
+    %chat panel review               # the same from the magic; `%chat panel --side` opens it beside the notebook
 
 Front end: `static/panel.js` and `static/panel.css` are the only sources (plain ESM and CSS, no build step, shipped
 in the wheel); `js/` holds `node --test` tests of panel.js's pure functions.
 
 Wire protocol (panel.js mirrors it; this is the one place it is written down)
 -----------------------------------------------------------------------------
-State lives in synced traits, so a view rendered late (or re-rendered) shows everything:
+Small state lives in synced traits, so a view rendered late (or re-rendered) shows it:
 
     strings    {key: text}    every string the front end shows, from the i18n catalog (re-sent on a language change)
     chat       {id, name}     the current chat
-    chats      [{id, name, detail, delete_prompt}]        the chat drawer, filtered while a search is typed
-    messages   [{id, role, text, html?, status?, meta?, badge?, error?}]   finished messages, oldest first; `html`
-               (answers only) is sanitized by render.py, `text` is the Markdown source that Copy copies
-    pending    {turn} while an answer streams, else {}            busy: bool, the same as "a task is running"
+    chats      [{id, name, detail, when?, delete_prompt}]   the chat drawer's rows, kept current while it is open
+    pending    {turn} while an answer streams, else {}      busy: bool, the same as "a task is running"
     settings   {provider, model, temperature, max_tokens, system, lang}   what the next question will use
     providers  [{name, label, models}]     locked  [setting keys the administrator fixed]
     languages  [{code, label}]             templates  [{name, title, text}]     export_formats  [{id, label}]
     error      the one-line error shown in the panel ("" when none); errors travel as state, not as messages
 
+The messages are NOT a trait: a chat of thousands would travel whole on every change. The front end holds a window
+of the current chat (the newest page, older pages as the user scrolls up), changed one message at a time by
+custom messages numbered by `rev` (see _panel_log.py). A message view is {id, role, text, html?, status?, meta?,
+badge?, error?}: `html` (answers only) is render.py's sanitized HTML, `text` the Markdown that Copy copies.
+
 Front end -> Python, custom messages (`view` is the asking view's id, echoed in the replies meant for it):
 
-    {type: "send", text}    {type: "stop"}    {type: "regenerate"}    {type: "clear"}    {type: "refresh"}
+    {type: "hello"}     a front-end model started (or saw a gap in `rev`): send the whole window
+    {type: "older"}     the user scrolled to the top: the page before the first message shown
+    {type: "send", text}    {type: "stop"}    {type: "regenerate"}    {type: "clear"}
     {type: "set", key, value}               provider, model, temperature, max_tokens, system or lang;
                                             persisted as defaults for the next panel and %%chat
     {type: "new_chat"}   {type: "use_chat", id}   {type: "rename_chat", id, name}   {type: "delete_chat", id}
-    {type: "search", text}   {type: "template", name, text}   {type: "save_template", name, text}
-    {type: "export", format}   {type: "dismiss"}   {type: "resync"}   (the front end saw a gap in the deltas)
+    {type: "drawer", open, text}            the chat drawer opened, closed, or its search changed
+    {type: "template", name, text}   {type: "save_template", name, text}   {type: "export", format}
+    {type: "dismiss"}   {type: "resync"}    (the front end could not apply a delta: send the whole answer)
     {type: "typesetter"}    the first formula on the page: send the math typesetter
 
 Python -> front end, custom messages:
 
+    {type: "log" | "older" | "message" | "remove", rev, chat, ...}   the message window (_panel_log.py)
     {type: "delta", turn, seq, at, blocks, crc}   the answer in flight, as whole blocks (see _panel_stream.py):
                         replace every block from index `at` on by `blocks` (each sanitized HTML on its own); `crc`
                         is the CRC-32 of the whole result over UTF-16 code units. A delta that does not follow the
                         last one, or gives another CRC, is not shown: the front end asks for a resync (the whole
                         answer, `at` 0). At most 10 a second, the first at once.
-    {type: "done", turn, seq, status}        the stream ended; `messages` already holds the finished answer
     {type: "fill", view, text}               a template applied to the input text
     {type: "download", view, filename, mime, content}                         an export to save
     {type: "typesetter", source}             the math typesetter, an ES module (vendored KaTeX), once per page
 
+When an answer ends, the question and the answer arrive as two `message`s and `pending` empties: the cost of a
+turn's end does not depend on the chat's length. Changes made elsewhere (a `%%chat` cell, another kernel, the
+server API) reach the panel through the history's change journal (_panel_watch.py).
+
 Generation runs as an asyncio task on the kernel's loop, so cells stay free and Stop (a custom message) is handled
 while it streams. Every handler runs inside `_shown_errors()`: anywidget would swallow an exception otherwise.
+Displayed, the panel also leaves a static transcript output in the notebook (_panel_transcript.py).
 """
 
 from __future__ import annotations
@@ -61,22 +72,25 @@ from typing import Any
 
 import anywidget
 import traitlets as t
+from IPython.display import DisplayHandle, display
 
+from . import _panel_settings as settings
 from . import _panel_state as state
+from . import _panel_transcript as transcript
+from . import _panel_watch as watch
+from ._panel_log import PAGE, MessageLog
 from ._panel_stream import AnswerStream
 from .errors import ChatNotFound, MMChatError
-from .i18n import _, get_language
-from .providers import provider_class
+from .i18n import _
 from .session import ChatSession, Turn, default_session
-from .templates import all_templates, apply_template
-from .types import STATUS_ERROR, STATUS_INTERRUPTED, ChatRecord
+from .types import STATUS_ERROR
 
 log = logging.getLogger("mmchat_jupyter.widget")
 
 STATIC = pathlib.Path(__file__).parent / "static"
 
 #: Messages that are not a user action, so they leave the error line alone.
-_PASSIVE = frozenset({"refresh", "resync", "search", "typesetter"})
+_PASSIVE = frozenset({"hello", "older", "resync", "drawer", "typesetter"})
 
 
 class ChatPanel(anywidget.AnyWidget):
@@ -94,7 +108,6 @@ class ChatPanel(anywidget.AnyWidget):
     strings = t.Dict().tag(sync=True)
     chat = t.Dict({"id": "", "name": ""}).tag(sync=True)
     chats: t.List[Any] = t.List().tag(sync=True)
-    messages: t.List[Any] = t.List().tag(sync=True)
     pending = t.Dict().tag(sync=True)
     busy = t.Bool(False).tag(sync=True)
     settings = t.Dict().tag(sync=True)
@@ -119,16 +132,36 @@ class ChatPanel(anywidget.AnyWidget):
         self._task: asyncio.Task[str] | None = None
         self._stream: AnswerStream | None = None
         self._turns = 0
-        self._search = ""
-        self._views = state.MessageViews()
+        self._drawer: str | None = None  # the drawer's search text while it is open
+        self._log = MessageLog(state.MessageViews())
+        self._total = 0  # messages in the current chat
+        self._chat_system: str | None = None  # the current chat's own system prompt
+        self._transcripts: list[DisplayHandle] = []
         self.on_msg(self._on_message)
         if session is None:
             session = _session_for(chat, provider, model)
         elif chat is not None:
             session.use_chat(chat)
         self.session = session
+        self._seq = session.store.change_seq()
+        self._watcher = self._loop.create_task(self._watch()) if self._loop is not None else None
         with self._shown_errors():  # the panel still shows, with the error in its one line
             self._refresh()
+
+    def __repr__(self) -> str:
+        return f"ChatPanel(chat={self.chat.get('name', '')!r})"
+
+    def _ipython_display_(self) -> None:
+        """Its transcript, then the panel: the transcript is what a saved notebook keeps when the panel is gone."""
+        self._transcripts.append(display(self._transcript(), raw=True, display_id=True))
+        bundle = self._repr_mimebundle_()
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})  # anywidget gives both
+        display(data, metadata=metadata, raw=True)
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        super().close()
 
     # -- dispatch -------------------------------------------------------------------------------------------------
 
@@ -165,6 +198,39 @@ class ChatPanel(anywidget.AnyWidget):
         text = _("Unexpected error ({kind}: {error}); the panel keeps working. Please report it.")
         self.error = MMChatError(text.format(kind=type(exc).__name__, error=exc)).message
 
+    # -- the message window ---------------------------------------------------------------------------------------
+
+    def _do_hello(self, _msg: dict[str, Any]) -> None:
+        self._show_newest()
+
+    def _do_older(self, _msg: dict[str, Any]) -> None:
+        if self._log.more:
+            self.send(self._log.older(self.session.store.page(self._log.chat, before=self._log.first, limit=PAGE)))
+
+    def _show_newest(self) -> None:
+        page = self.session.store.page(self.chat["id"], limit=PAGE)
+        self._total = page.total
+        self.send(self._log.reset(page))
+        self._update_transcript()
+
+    def _sync(self, replaces: str | None = None) -> None:
+        """Bring the window in step with the chat's newest messages (after a turn, or a change made elsewhere)."""
+        page = self.session.store.page(self.chat["id"], limit=PAGE)
+        self._total = page.total
+        for message in self._log.sync(page, replaces=replaces):
+            self.send(message)
+        self._update_transcript()
+
+    def _transcript(self) -> dict[str, str]:
+        return transcript.bundle(self._uid, self.chat.get("name", ""), self._log.newest(transcript.MESSAGES),
+                                 self._total)
+
+    def _update_transcript(self) -> None:
+        if self._transcripts:
+            bundle = self._transcript()
+            for handle in self._transcripts:
+                handle.update(bundle, raw=True)
+
     # -- asking ---------------------------------------------------------------------------------------------------
 
     def _do_send(self, msg: dict[str, Any]) -> None:
@@ -196,17 +262,18 @@ class ChatPanel(anywidget.AnyWidget):
         if loop is None:
             raise MMChatError(_("The panel needs a running kernel event loop to stream answers."))
         self._turns += 1
-        shown = list(self.messages)
-        if regenerate:
-            while shown and shown[-1]["role"] == "assistant":  # the answer being replaced
-                shown.pop()
+        question = f"pending:{self._turns}"
+        if regenerate:  # the answer being replaced gives way at once
+            shown = self._log.newest(1)
+            if shown and shown[0]["role"] == "assistant" and (gone := self._log.remove([shown[0]["id"]])):
+                self.send(gone)
         else:
-            shown.append({"id": "", "role": "user", "text": prompt})
+            self.send(self._log.add({"id": question, "role": "user", "text": prompt}))
         with self.hold_sync():
-            self.messages, self.pending, self.busy = shown, {"turn": self._turns}, True
+            self.pending, self.busy = {"turn": self._turns}, True
         self._stream = AnswerStream(self._turns)
         self._task = loop.create_task(self._generate(prompt, regenerate))
-        self._task.add_done_callback(self._finished)  # also runs for a task stopped before it ever started
+        self._task.add_done_callback(lambda task: self._finished(task, None if regenerate else question))
 
     async def _generate(self, prompt: str, regenerate: bool) -> str:
         """Stream one answer; returns its status."""
@@ -218,33 +285,55 @@ class ChatPanel(anywidget.AnyWidget):
         if turn.error or turn.save_error:
             self.error = turn.error or turn.save_error.message  # type: ignore[union-attr]
         if turn.assistant_id and self._stream is not None:
-            self._views.remember(turn.assistant_id, turn.text, self._stream.renderer.finish())
+            self._log.views.remember(turn.assistant_id, turn.text, self._stream.renderer.finish())
         return turn.status
 
-    def _finished(self, task: asyncio.Task[str]) -> None:
-        stream = self._stream
+    def _finished(self, _task: asyncio.Task[str], question: str | None) -> None:
         self._task = self._stream = None
-        status = STATUS_INTERRUPTED if task.cancelled() else task.result()
         with self._shown_errors():
-            if stream is not None:
-                self.send(stream.done(status))
-            with self.hold_sync():
-                self.busy, self.pending = False, {}
-                self._refresh_chat()
+            self._sync(replaces=question)  # the saved question and answer take the streamed ones' places
+        with self.hold_sync():
+            self.busy, self.pending = False, {}
+            self._refresh_drawer()
 
     def _on_update(self, turn: Turn) -> None:
         if self._stream is not None and (delta := self._stream.update(turn)) is not None:
             self.send(delta)
 
-    # -- chats ----------------------------------------------------------------------------------------------------
+    # -- changes made elsewhere -----------------------------------------------------------------------------------
 
-    def _do_refresh(self, _msg: dict[str, Any]) -> None:
-        if self._task is None:  # mid-stream the panel is current already; re-reading would drop the pending prompt
+    async def _watch(self) -> None:
+        """Follow the history's change journal, and the session's current chat (`%chat use` in this kernel)."""
+        while True:
+            await asyncio.sleep(watch.INTERVAL)
+            with self._shown_errors():
+                self._catch_up()
+
+    def _catch_up(self) -> None:
+        if self._task is not None:
+            return  # mid-answer the panel is current; the turn's end brings it in step
+        ref = self.session.chat_ref
+        if ref is not None and ref not in (self.chat["id"], self.chat["name"]):
+            self._refresh_chat()  # `%chat use` in this kernel
+            return
+        self._seq, todo = watch.changed(self.session.store, self._seq, self.chat["id"])
+        if watch.EVERYTHING in todo:
             self._refresh()
+            return
+        if watch.SETTINGS in todo:
+            self._refresh_settings()
+        if watch.CHAT in todo:
+            self._refresh_chat()
+        elif watch.MESSAGES in todo:
+            self._sync()
+        if watch.DRAWER in todo:
+            self._refresh_drawer()
+
+    # -- chats ----------------------------------------------------------------------------------------------------
 
     def _do_new_chat(self, _msg: dict[str, Any]) -> None:
         self._idle()
-        if self.session.chat.messages:  # an empty current chat already is a new chat
+        if self._total:  # an empty current chat already is a new chat
             self.session.new_chat()
         self._refresh_chat()
 
@@ -267,11 +356,12 @@ class ChatPanel(anywidget.AnyWidget):
     def _do_clear(self, _msg: dict[str, Any]) -> None:
         self._idle()
         self.session.clear()
-        self._refresh_chat()
+        self._show_newest()
+        self._refresh_drawer()
 
-    def _do_search(self, msg: dict[str, Any]) -> None:
-        self._search = str(msg.get("text", ""))
-        self.chats = state.chat_rows(self.session.store, self._search)
+    def _do_drawer(self, msg: dict[str, Any]) -> None:
+        self._drawer = str(msg.get("text", "")) if msg.get("open") else None
+        self._refresh_drawer()
 
     def _do_dismiss(self, _msg: dict[str, Any]) -> None:
         """Nothing more to do: `handle()` clears the error line for every user action."""
@@ -283,60 +373,28 @@ class ChatPanel(anywidget.AnyWidget):
     # -- settings, templates, export ------------------------------------------------------------------------------
 
     def _do_set(self, msg: dict[str, Any]) -> None:
-        key, value = str(msg["key"]), msg.get("value")
-        session = self.session
-        if value in (None, "") and key in ("temperature", "max_tokens", "system"):
-            if key in session.admin.locked:
-                raise session.settings.locked_error(key)
-            session.store.update_settings(**{key: None})  # back to the administrator's or provider's default
-        elif key == "provider":
-            value = session.set_default("provider", value)
-            session.set_default("model", provider_class(value).default_model)
-            if session.provider_name is not None:  # a panel opened with provider=... follows the switch
-                session.provider_name, session.model = value, None
-        else:
-            value = session.set_default(key, value)
-            if key == "model" and session.model is not None:
-                session.model = value
-        if key == "system":  # the chat's own system prompt would hide the new default: keep them the same
-            session.store.update_chat_meta(session.chat, system=value or None)
-        if key == "lang":
+        settings.apply(self.session, self.chat["id"], str(msg["key"]), msg.get("value"))
+        if msg["key"] == "lang":
             self._refresh()
         else:
             self._refresh_settings()
 
     def _do_template(self, msg: dict[str, Any]) -> None:
-        user = self.session.store.get_settings().get("templates") or {}
-        text = apply_template(str(msg["name"]), str(msg.get("text", "")), user)
+        text = settings.fill_template(self.session, str(msg["name"]), str(msg.get("text", "")))
         self.send({"type": "fill", "view": msg.get("view"), "text": text})
 
     def _do_save_template(self, msg: dict[str, Any]) -> None:
-        name, text = str(msg["name"]).strip(), str(msg["text"])
-        if not name:
-            raise MMChatError(_("A template needs a name: type one and press Save."))
-        user = dict(self.session.store.get_settings().get("templates") or {})
-        user[name] = text
-        self.session.store.update_settings(templates=user)
+        settings.save_template(self.session, str(msg["name"]), str(msg["text"]))
         self._refresh_settings()
 
     def _do_export(self, msg: dict[str, Any]) -> None:
-        from .export import FORMATS, export_chat, normalise_format, safe_filename
-
-        fmt = normalise_format(str(msg["format"]))
-        record = self.session.chat
-        content = export_chat(record, fmt)
-        self.send({
-            "type": "download",
-            "view": msg.get("view"),
-            "filename": safe_filename(record.name) + FORMATS[fmt][0],
-            "mime": state.EXPORT_MIME.get(fmt, "text/plain"),
-            "content": str(content),
-        })
+        fields = settings.download(self.session, self.chat["id"], str(msg["format"]))
+        self.send({"type": "download", "view": msg.get("view"), **fields})
 
     # -- state → traits -------------------------------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        """Everything, as after a language change or when the panel regains focus (the magic may have asked)."""
+        """Everything, as after a language change (the answers' marks and counts are words too)."""
         with self.hold_sync():
             self.strings = state.ui_strings()
             self.languages = state.languages()
@@ -345,47 +403,40 @@ class ChatPanel(anywidget.AnyWidget):
             self._refresh_settings()  # last: a policy error here still leaves the chat shown
 
     def _refresh_settings(self) -> None:
-        session = self.session
-        user = session.store.get_settings()
+        snapshot = settings.snapshot(self.session, self._chat_system)
         with self.hold_sync():
-            self.providers = state.provider_choices(session.admin)
-            self.locked = list(session.admin.locked)
-            self.templates = [
-                {"name": name, "title": title, "text": text}
-                for name, (title, text) in all_templates(user.get("templates") or {}).items()
-            ]
-            shown = {"lang": get_language(), "system": self._system()}
-            try:
-                name, params = session.resolve()
-            except MMChatError:
-                self.settings = shown  # e.g. a saved provider the administrator no longer allows: still switchable
-                raise
-            self.settings = {**shown, "provider": name, "model": params.model, "temperature": params.temperature,
-                             "max_tokens": params.max_tokens}
-            notices = session.notices()  # e.g. a saved provider that is no longer allowed: the default is used
-            if notices:
-                self.error = " ".join(notices)
-
-    def _system(self) -> str:
-        chat_system = self._current().meta.get("system")
-        return chat_system or self.session.settings.get("system") or ""
+            self.providers, self.locked = snapshot["providers"], snapshot["locked"]
+            self.templates, self.settings = snapshot["templates"], snapshot["settings"]
+        if snapshot["error"] is not None:
+            raise snapshot["error"]
+        notices = self.session.notices()  # e.g. a saved provider that is no longer allowed: the default is used
+        if notices:
+            self.error = " ".join(notices)
 
     def _refresh_chat(self) -> None:
-        record = self._current()
+        """The current chat's name and newest messages, as after switching to it."""
+        info = self._current()
+        self._chat_system = info.meta.get("system")
         with self.hold_sync():
-            self.chat = {"id": record.id, "name": record.name}
-            self.messages = self._views.views(record.messages)
-            self.chats = state.chat_rows(self.session.store, self._search)
+            self.chat = {"id": info.id, "name": info.name}
+            self._show_newest()
+            self._refresh_drawer()
 
-    def _current(self) -> ChatRecord:
-        """The current chat; if it was deleted (here or elsewhere), the most recent one or a new one."""
-        try:
-            return self.session.chat
-        except ChatNotFound:
-            remaining = self.session.store.list_chats()
-            if remaining:
-                return self.session.use_chat(remaining[0].id, create=False)
-            return self.session.new_chat()
+    def _refresh_drawer(self) -> None:
+        if self._drawer is not None:
+            self.chats = state.chat_rows(self.session.store, self._drawer)
+
+    def _current(self) -> Any:
+        """The current chat's header; if it was deleted (here or elsewhere), the most recent chat or a new one."""
+        with contextlib.suppress(ChatNotFound):
+            ref = self.session.chat_ref
+            return self.session.store.chat_info(ref) if ref is not None else self.session.chat
+        with contextlib.suppress(ChatNotFound):
+            return self.session.chat  # a chat named but not created yet is created now
+        remaining = self.session.store.list_chats()
+        if remaining:
+            return self.session.use_chat(remaining[0].id, create=False)
+        return self.session.new_chat()
 
 
 def _session_for(chat: str | None, provider: str | None, model: str | None) -> ChatSession:

@@ -26,10 +26,41 @@ class Recorder:
 
     def __init__(self, panel: ChatPanel) -> None:
         self.panel, self.sent = panel, []
-        panel.send = self.sent.append
+        panel.send = self.sent.append  # type: ignore[method-assign]
+        panel.handle({"type": "hello"})  # what a front end says first
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m["type"] == kind]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The message window as the front end holds it after everything sent (panel.js foldLog, in Python)."""
+        return window(self.sent)
+
+
+def window(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    held: list[dict[str, Any]] = []
+    rev = None
+    for msg in sent:
+        if msg["type"] == "log":
+            held, rev = list(msg["messages"]), msg["rev"]
+            continue
+        if msg["type"] not in ("older", "message", "remove"):
+            continue
+        assert rev is not None and msg["rev"] == rev + 1, "a gap in the message window"
+        rev = msg["rev"]
+        if msg["type"] == "older":
+            held = msg["messages"] + held
+        elif msg["type"] == "remove":
+            held = [m for m in held if m["id"] not in msg["ids"]]
+        else:
+            key = msg.get("replaces", msg["message"]["id"])
+            at = next((i for i, m in enumerate(held) if m["id"] == key), None)
+            if at is None:
+                held.append(msg["message"])
+            else:
+                held[at] = msg["message"]
+    return held
 
 
 def make_panel(delay: float = 0.0, **kwargs: Any) -> Recorder:
@@ -52,21 +83,24 @@ def fold(deltas: list[dict[str, Any]]) -> list[str]:
     return blocks
 
 
-def test_send_streams_deltas_then_done_and_keeps_the_answer_in_traits():
+def test_send_streams_deltas_then_the_saved_question_and_answer_replace_the_streamed_ones():
     async def main() -> Recorder:
         rec = make_panel(delay=0.01)
         rec.panel.handle({"type": "send", "text": "Hello there"})
         assert rec.panel.busy and rec.panel.pending == {"turn": 1}
-        assert rec.panel.messages[-1] == {"id": "", "role": "user", "text": "Hello there"}
+        assert rec.messages[-1] == {"id": "pending:1", "role": "user", "text": "Hello there"}
         await until(lambda: not rec.panel.busy)
         return rec
 
     rec = asyncio.run(main())
-    deltas, done = rec.of("delta"), rec.of("done")
+    deltas = rec.of("delta")
     assert deltas and deltas[0]["at"] == 0 and deltas[0]["seq"] == 1
     assert [d["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
-    assert done == [{"type": "done", "turn": 1, "seq": len(deltas) + 1, "status": "complete"}]
-    answer = rec.panel.messages[-1]
+    end = rec.sent[rec.sent.index(deltas[-1]) + 1:]
+    assert [m["type"] for m in end] == ["message", "message"]  # the turn's end: its question and its answer
+    question, _saved = rec.panel.session.chat.messages
+    assert end[0]["replaces"] == "pending:1" and end[0]["message"]["id"] == question.id
+    answer = rec.messages[-1]
     assert answer["role"] == "assistant" and answer["status"] == "complete" and answer["badge"] == ""
     assert "Hello there" in answer["text"] and answer["html"].startswith('<div class="mmchat-md ')
     assert "echo" in answer["meta"]
@@ -82,7 +116,7 @@ def test_deltas_are_throttled_to_ten_a_second():
         return rec
 
     rec = asyncio.run(main())
-    chunks = len(rec.panel.messages[-1]["text"].split())
+    chunks = len(rec.messages[-1]["text"].split())
     assert 1 <= len(rec.of("delta")) <= 5 < chunks
 
 
@@ -96,8 +130,8 @@ def test_stop_keeps_the_partial_answer_marked():
         return rec
 
     rec = asyncio.run(main())
-    answer = rec.panel.messages[-1]
-    assert rec.of("done")[0]["status"] == "interrupted"
+    answer = rec.messages[-1]
+    assert rec.messages[-1]["status"] == "interrupted"
     assert answer["status"] == "interrupted" and answer["badge"] == "Interrupted"
     stored = rec.panel.session.chat.messages[-1]
     assert stored.status == "interrupted" and stored.content == answer["text"] != ""
@@ -109,12 +143,12 @@ def test_regenerate_replaces_the_last_answer():
         rec.panel.handle({"type": "send", "text": "first"})
         await until(lambda: not rec.panel.busy)
         rec.panel.handle({"type": "regenerate"})
-        assert [m["role"] for m in rec.panel.messages] == ["user"]  # the old answer gives way at once
+        assert [m["role"] for m in rec.messages] == ["user"]  # the old answer gives way at once
         await until(lambda: not rec.panel.busy)
         return rec
 
     rec = asyncio.run(main())
-    assert [m["role"] for m in rec.panel.messages] == ["user", "assistant"]
+    assert [m["role"] for m in rec.messages] == ["user", "assistant"]
     assert len(rec.panel.session.chat.messages) == 2
 
 
@@ -226,16 +260,18 @@ def test_chat_list_new_rename_switch_search_delete():
         rec.panel.handle({"type": "send", "text": "about llamas"})
         await until(lambda: not rec.panel.busy)
         rec.panel.handle({"type": "rename_chat", "id": first, "name": "Llamas"})
+        assert rec.panel.chats == []  # rows travel only while the drawer is open
+        rec.panel.handle({"type": "drawer", "open": True, "text": ""})
         rec.panel.handle({"type": "new_chat"})
-        assert rec.panel.chat["id"] != first and rec.panel.messages == []
+        assert rec.panel.chat["id"] != first and rec.messages == []
         assert [row["name"] for row in rec.panel.chats][1] == "Llamas"
-        rec.panel.handle({"type": "search", "text": "llama"})
+        rec.panel.handle({"type": "drawer", "open": True, "text": "llama"})
         assert [row["name"] for row in rec.panel.chats] == ["Llamas"]
-        rec.panel.handle({"type": "search", "text": "ABOUT LLA"})  # by content, ignoring case
+        rec.panel.handle({"type": "drawer", "open": True, "text": "ABOUT LLA"})  # by content, ignoring case
         assert [row["id"] for row in rec.panel.chats] == [first] and "about llamas" in rec.panel.chats[0]["detail"]
-        rec.panel.handle({"type": "search", "text": ""})
+        rec.panel.handle({"type": "drawer", "open": True, "text": ""})
         rec.panel.handle({"type": "use_chat", "id": first})
-        assert rec.panel.chat == {"id": first, "name": "Llamas"} and len(rec.panel.messages) == 2
+        assert rec.panel.chat == {"id": first, "name": "Llamas"} and len(rec.messages) == 2
         rec.panel.handle({"type": "delete_chat", "id": first})
         assert rec.panel.chat["id"] != first and len(rec.panel.chats) == 1
         return rec
@@ -252,7 +288,8 @@ def test_clear_empties_the_chat():
         return rec
 
     rec = asyncio.run(main())
-    assert rec.panel.messages == [] and rec.panel.session.chat.messages == []
+    assert rec.messages == [] and rec.panel.session.chat.messages == []
+    assert rec.of("log")[-1]["messages"] == []
 
 
 def test_export_sends_a_download():

@@ -91,6 +91,32 @@ export function paintBlocks(holder, shown, blocks, from) {
   }
 }
 
+/**
+ * Fold one message-window message (`log`, `older`, `message`, `remove`: see mmchat_jupyter/_panel_log.py) into the
+ * window the front end holds, `{chat, rev, messages, more}`. Pure, so `node --test` can check it. A message that
+ * does not follow the last one (`rev` not one more, another chat, nothing held yet) gives `null`: the caller asks
+ * Python for the whole window again. A `log` is the whole window and is always taken.
+ */
+export function foldLog(log, msg) {
+  if (msg.type === "log") return { chat: msg.chat, rev: msg.rev, messages: msg.messages, more: msg.more };
+  if (log === null || msg.rev !== log.rev + 1 || msg.chat !== log.chat) return null;
+  let { messages, more } = log;
+  if (msg.type === "older") {
+    messages = [...msg.messages, ...messages];
+    more = msg.more;
+  } else if (msg.type === "message") {
+    const id = msg.replaces ?? msg.message.id;
+    const at = messages.findIndex((m) => m.id === id);
+    messages = at < 0 ? [...messages, msg.message] : messages.map((m, i) => (i === at ? msg.message : m));
+  } else if (msg.type === "remove") {
+    messages = messages.filter((m) => !msg.ids.includes(m.id));
+  }
+  return { chat: log.chat, rev: msg.rev, messages, more };
+}
+
+/** The message types that change the message window. */
+const LOG_TYPES = new Set(["log", "older", "message", "remove"]);
+
 /** What a key press in the input box means: "send", "stop", "hold" (swallow it) or null (type as usual). */
 export function keyAction(event, busy) {
   if (event.isComposing) return null; // an IME's Enter confirms the candidate, it does not send
@@ -173,12 +199,20 @@ async function loadMath(source) {
 
 function initialize({ model }) {
   // Subscribed here, at model level, before any view exists: the first delta can never be missed.
-  const entry = { stream: null, views: new Set(), resyncing: false };
+  const entry = { stream: null, log: null, views: new Set(), resyncing: false };
   const uid = model.get("_uid");
   models.set(uid, entry);
+  // While the panel is live, the transcript it left in the notebook for later (see _panel_transcript.py) is hidden.
+  const hide = document.createElement("style");
+  hide.textContent = `.mmc-transcript[data-mmc-panel="${CSS.escape(uid)}"] { display: none !important; }`;
+  document.head.append(hide);
   const onMessage = (msg) => {
     if (msg.type === "typesetter") return void loadMath(msg.source);
-    if (msg.type === "delta") {
+    if (LOG_TYPES.has(msg.type)) {
+      const next = foldLog(entry.log, msg);
+      if (next === null) return model.send({ type: "hello" }); // a gap: the whole window again
+      entry.log = next;
+    } else if (msg.type === "delta") {
       const next = foldStream(entry.stream, msg);
       if (next === null) {
         // Keep showing the last consistent answer and ask once for all of it (not again for every later delta).
@@ -193,9 +227,11 @@ function initialize({ model }) {
     for (const view of entry.views) view(msg);
   };
   model.on("msg:custom", onMessage);
+  model.send({ type: "hello" });
   return () => {
     model.off("msg:custom", onMessage);
     models.delete(uid);
+    hide.remove();
   };
 }
 
@@ -210,20 +246,22 @@ function render({ model, el }) {
   // -- skeleton ---------------------------------------------------------------------------------------------
   const ui = {};
   ui.drawerBtn = iconButton("chats", "", () => toggle(ui.drawer, ui.drawerBtn), { "aria-expanded": "false" });
+  const drawer = () => ask("drawer", { open: !ui.drawer.hidden, text: ui.search.value });
   ui.title = h("button", { class: "mmc-title", type: "button", onclick: () => renameInline(ui.title, currentChat()) });
   ui.provider = h("select", { onchange: () => ask("set", { key: "provider", value: ui.provider.value }) });
   ui.model = h("select", { onchange: () => ask("set", { key: "model", value: ui.model.value }) });
   ui.sheetBtn = iconButton("sliders", "", () => toggle(ui.sheet, ui.sheetBtn), { "aria-expanded": "false" });
   ui.moreBtn = iconButton("more", "", () => openMenu(ui.moreBtn, moreItems()), { "aria-haspopup": "menu" });
-  ui.search = h("input", { type: "search", oninput: () => ask("search", { text: ui.search.value }) });
+  ui.search = h("input", { type: "search", oninput: drawer });
   ui.newChat = iconButton("plus", "", () => ask("new_chat"));
   ui.chats = h("ul", { class: "mmc-chats" });
   ui.drawer = h("aside", { class: "mmc-drawer", hidden: true }, h("div", { class: "mmc-drawer-top" }, ui.search, ui.newChat), ui.chats);
   ui.sheet = h("section", { class: "mmc-sheet", hidden: true });
-  ui.log = h("div", { class: "mmc-log", role: "log", "aria-live": "polite" });
+  ui.list = h("div", { class: "mmc-list" });
+  ui.log = h("div", { class: "mmc-log", role: "log", "aria-live": "polite", onscroll: onScroll }, ui.list);
   ui.notice = h("div", { class: "mmc-notice", hidden: true, "aria-live": "assertive" });
   ui.templatesBtn = iconButton("spark", "", () => openMenu(ui.templatesBtn, templateItems()), { "aria-haspopup": "menu" });
-  ui.input = h("textarea", { rows: 1, oninput: () => fitInput(), onkeydown: onKey, onfocus: () => ask("refresh") });
+  ui.input = h("textarea", { rows: 1, oninput: () => fitInput(), onkeydown: onKey });
   ui.send = h("button", { class: "mmc-send mmc-primary", type: "button", onclick: () => (model.get("busy") ? ask("stop") : submit()) });
   const root = h("div", { class: "mmc" },
     h("header", { class: "mmc-head" }, ui.drawerBtn, ui.title, h("div", { class: "mmc-pick" }, ui.provider, ui.model), ui.sheetBtn, ui.moreBtn),
@@ -250,6 +288,7 @@ function render({ model, el }) {
     panel.hidden = !panel.hidden;
     button.setAttribute("aria-expanded", String(!panel.hidden));
     if (!panel.hidden) panel.querySelector("input, select, textarea")?.focus();
+    if (panel === ui.drawer) drawer(); // its rows are kept current only while it is open
   }
   function submit() {
     const text = ui.input.value;
@@ -427,28 +466,84 @@ function render({ model, el }) {
     button.title = ok ? t("copied") : t("copy_failed");
     setTimeout(() => button.replaceChildren(icon("copy")), 1500);
   }
-  function messageNode(msg, last) {
+  function messageNode(msg) {
     if (msg.role === "user") return h("div", { class: "mmc-msg mmc-user", text: msg.text });
     const body = msg.text ? typeset(decorateCode(h("div", { class: "mmc-body", innerHTML: msg.html })))
       : h("div", { class: "mmc-body mmc-muted", text: msg.error ?? "" }); // nothing arrived: say why
-    const busy = model.get("busy");
     return h("div", { class: "mmc-msg mmc-assistant", "data-status": msg.status }, body,
       h("div", { class: "mmc-foot" }, h("span", { class: "mmc-meta", text: msg.meta }),
         msg.badge && h("span", { class: "mmc-badge", text: msg.badge, title: msg.error ?? "" }),
         msg.text && iconButton("copy", t("copy"), (e) => flash(e.currentTarget, copyText(msg.text))),
-        last && iconButton("redo", t("regenerate"), () => ask("regenerate"), { disabled: busy })));
+        // shown on the last answer only (panel.css), usable when nothing streams
+        iconButton("redo", t("regenerate"), () => model.get("busy") || ask("regenerate"),
+          { class: "mmc-icon mmc-regen", disabled: model.get("busy") })));
   }
-  let bubble = null;
+
+  // The log: one node per message of the window, patched message by message. It stays at the bottom while the
+  // user is there (as the answer grows, as the page lays out), and brings older pages as they scroll to the top.
+  const nodes = new Map();
+  let bubble = null, stick = true, asked = false;
+  const atBottom = () => ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
+  const follow = () => stick && (ui.log.scrollTop = ui.log.scrollHeight);
+  const sizes = new ResizeObserver(() => (follow(), wantOlder()));
+  sizes.observe(ui.list);
+  sizes.observe(ui.log);
+  function onScroll() {
+    stick = atBottom();
+    wantOlder();
+  }
+  function wantOlder() {
+    if (asked || !entry.log?.more || ui.log.scrollTop > ui.log.clientHeight / 2) return;
+    asked = true; // until the page arrives
+    ask("older");
+  }
   function renderLog() {
-    const messages = model.get("messages");
-    const lastAnswer = messages.findLastIndex((m) => m.role === "assistant");
-    const nodes = messages.map((m, i) => messageNode(m, i === lastAnswer && i === messages.length - 1));
+    nodes.clear();
+    for (const msg of entry.log?.messages ?? []) nodes.set(msg.id, messageNode(msg));
     bubble = model.get("pending").turn === undefined ? null
       : { node: h("div", { class: "mmc-msg mmc-assistant mmc-streaming" }, h("div", { class: "mmc-body" })) };
-    const empty = nodes.length || bubble ? [] : [h("div", { class: "mmc-empty", text: t("empty") })];
-    ui.log.replaceChildren(...nodes, ...(bubble ? [bubble.node] : empty));
+    const empty = nodes.size || bubble || !entry.log ? [] : [h("div", { class: "mmc-empty", text: t("empty") })];
+    ui.list.replaceChildren(...nodes.values(), ...(bubble ? [bubble.node] : empty));
     renderStream();
-    ui.log.scrollTop = ui.log.scrollHeight;
+    stick = true;
+    follow();
+  }
+  function patchLog(msg) {
+    if (msg.type === "log") return renderLog();
+    asked = false;
+    if (msg.type === "older") {
+      const fromBottom = ui.log.scrollHeight - ui.log.scrollTop; // keep what the user looks at where it is
+      const added = msg.messages.map((m) => { const node = messageNode(m); nodes.set(m.id, node); return node; });
+      ui.list.prepend(...added);
+      ui.log.scrollTop = ui.log.scrollHeight - fromBottom;
+    } else if (msg.type === "message") {
+      const node = messageNode(msg.message), old = nodes.get(msg.replaces ?? msg.message.id);
+      nodes.delete(msg.replaces);
+      nodes.set(msg.message.id, node);
+      if (old) old.replaceWith(node);
+      else ui.list.insertBefore(node, bubble?.node ?? null);
+      ui.list.querySelector(".mmc-empty")?.remove();
+    } else if (msg.type === "remove") {
+      for (const id of msg.ids) {
+        nodes.get(id)?.remove();
+        nodes.delete(id);
+      }
+    }
+    follow();
+  }
+  function renderPending() {
+    const turn = model.get("pending").turn;
+    if (turn === undefined) {
+      bubble?.node.remove();
+      bubble = null;
+    } else if (!bubble) {
+      bubble = { node: h("div", { class: "mmc-msg mmc-assistant mmc-streaming" }, h("div", { class: "mmc-body" })) };
+      ui.list.querySelector(".mmc-empty")?.remove();
+      ui.list.append(bubble.node);
+      renderStream();
+      stick = true;
+    }
+    follow();
   }
   function renderStream() {
     if (!bubble) return;
@@ -460,7 +555,7 @@ function render({ model, el }) {
     }
     let from = stream.at;
     if (!bubble.shown || bubble.seq !== stream.seq - 1) { // first paint, or not the state this delta builds on
-      bubble.md = h("div", { class: "mmchat-md" });
+      bubble.md = h("div", { class: "mmchat-md mathjax_ignore" });
       bubble.shown = [];
       body.replaceChildren(bubble.md);
       from = 0;
@@ -485,13 +580,18 @@ function render({ model, el }) {
       iconButton("close", t("dismiss"), () => ask("dismiss")));
   }
   const renderAll = () => [renderStrings, renderHead, renderChats, renderLog, renderBusy, renderNotice].forEach((f) => f());
+  function renderBusyAll() {
+    renderBusy();
+    for (const button of ui.list.querySelectorAll(".mmc-regen")) button.disabled = model.get("busy");
+  }
 
   const onStream = (msg) => {
     if (msg.view && msg.view !== viewId) return; // a reply meant for another view of the same panel
-    if (msg.type === "delta") {
-      const stick = ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 40;
+    if (LOG_TYPES.has(msg.type)) {
+      patchLog(msg);
+    } else if (msg.type === "delta") {
       renderStream();
-      if (stick) ui.log.scrollTop = ui.log.scrollHeight;
+      follow();
     } else if (msg.type === "fill") {
       ui.input.value = msg.text;
       fitInput();
@@ -504,13 +604,14 @@ function render({ model, el }) {
   };
   entry.views.add(onStream);
   const listeners = [["strings", renderAll], ["chat", renderHead], ["settings", renderHead], ["providers", renderHead],
-    ["locked", renderHead], ["languages", renderSheet], ["chats", renderChats], ["messages", renderLog],
-    ["pending", renderLog], ["busy", renderBusy], ["error", renderNotice]];
+    ["locked", renderHead], ["languages", renderSheet], ["chats", renderChats], ["pending", renderPending],
+    ["busy", renderBusyAll], ["error", renderNotice]];
   for (const [name, fn] of listeners) model.on(`change:${name}`, fn);
   renderAll();
   root.dataset.ready = "1";
   return () => {
     entry.views.delete(onStream);
+    sizes.disconnect();
     for (const [name, fn] of listeners) model.off(`change:${name}`, fn);
     document.removeEventListener("pointerdown", onOutside, true);
   };
