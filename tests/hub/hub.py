@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,20 @@ def free_port() -> int:
 class Hub:
     """One JupyterHub process: DummyAuthenticator, LocalProcessSpawner, configurable-http-proxy from npm."""
 
-    def __init__(self, workdir: Path, *, proxy: str, spawner_cmd: list[str], environment: dict[str, str]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        proxy: str,
+        spawner_cmd: list[str],
+        environment: dict[str, str],
+        services: Sequence[dict[str, Any]] = (),
+        roles: Sequence[dict[str, Any]] = (),
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        """`services` and `roles` are added to the test's own; `settings` are more `c.Class.name` lines."""
         self.workdir = workdir
+        self._services, self._roles, self._settings = list(services), list(roles), dict(settings or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = secrets.token_hex(24)
@@ -70,14 +83,15 @@ class Hub:
             "c.JupyterHub.authenticator_class": "dummy",
             "c.JupyterHub.spawner_class": "localprocess",
             # Admin API access for the test, as a service holding the built-in admin role.
-            "c.JupyterHub.services": [{"name": "mmchat-test", "api_token": self.token}],
-            "c.JupyterHub.load_roles": [{"name": "admin", "services": ["mmchat-test"]}],
+            "c.JupyterHub.services": [{"name": "mmchat-test", "api_token": self.token}, *self._services],
+            "c.JupyterHub.load_roles": [{"name": "admin", "services": ["mmchat-test"]}, *self._roles],
             "c.Spawner.cmd": self._spawner_cmd,
             # Nothing of root's environment (PATH into /root/.pyenv, MMCHAT_HOME of the test) reaches the users.
             "c.Spawner.env_keep": [],
             "c.Spawner.environment": self._environment,
             "c.Spawner.start_timeout": int(SERVER_START_TIMEOUT),
             "c.Spawner.http_timeout": int(SERVER_START_TIMEOUT),
+            **self._settings,
         }
         return "".join(f"{name} = {value!r}\n" for name, value in settings.items())
 
@@ -130,7 +144,9 @@ class Hub:
 
     def login(self, name: str) -> UserServer:
         """Create the user, give them a token (their own, not the admin's) and start their server."""
-        self.call("POST", f"/users/{name}")
+        created = self.api.post(f"/users/{name}")
+        if created.status_code not in (201, 409):  # 409: made already (by the config's load_groups, for one)
+            raise RuntimeError(f"POST /users/{name}: {created.status_code} {created.text}\n{self.log_tail()}")
         token = self.call("POST", f"/users/{name}/tokens", json={"note": "mmchat hub test"}).json()["token"]
         self.call("POST", f"/users/{name}/server")
         deadline = time.monotonic() + SERVER_START_TIMEOUT
