@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "usage": ("", N_("tokens used per day, provider and model")),
     "panel": ("[NAME]", N_("open the chat panel")),
     "export": ("NAME FORMAT [PATH]", N_("export a chat as ipynb, md, json, txt or html")),
+    "retry-save": ("", N_("save the answers kept in this kernel after the history could not be written")),
     "help": ("", N_("this help")),
 }
 
@@ -57,7 +58,7 @@ class Commands:
         if name not in SUBCOMMANDS:
             text = _("Unknown subcommand {name!r}: use one of {choices} (%chat help).")
             raise UsageError(text.format(name=name, choices=", ".join(SUBCOMMANDS)))
-        getattr(self, "cmd_" + name)(args)
+        getattr(self, "cmd_" + name.replace("-", "_"))(args)
 
     # -- chats ----------------------------------------------------------------------------------------------------
 
@@ -222,6 +223,15 @@ class Commands:
         name, fmt, *path = _words(args, "export", 2, 3)
         written = self.session.chats.export(name, fmt, path[0] if path else ".")
         print(_("Exported chat {name} to {path}.").format(name=name, path=written))
+
+    def cmd_retry_save(self, args: Sequence[str]) -> None:
+        _words(args, "retry-save", 0, 0)
+        saved = self.session.retry_save()
+        if saved:
+            print(ngettext("Saved {n} answer to the history.", "Saved {n} answers to the history.", saved).format(
+                n=format_number(saved)))
+        else:
+            print(_("Nothing to save: every answer is in the history."))
 
     def cmd_help(self, args: Sequence[str]) -> None:
         from ._magic_args import cell_parser

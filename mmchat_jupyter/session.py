@@ -161,6 +161,15 @@ class ChatSession:
         """Tokens used per UTC day, provider and model, over the whole history."""
         return self.store.usage_totals()
 
+    def retry_save(self) -> int:
+        """Save the turns this process kept in memory after a save failed (`%chat retry-save`); returns how many.
+
+        Raises `HistorySaveError` (one line) when the history still cannot be written.
+        """
+        from ._recorder import retry_save
+
+        return retry_save(self.store)
+
     # -- the current chat -----------------------------------------------------------------------------------------
 
     @property

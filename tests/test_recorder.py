@@ -15,7 +15,7 @@ from mmchat_jupyter.session import ChatSession
 from mmchat_jupyter.types import STATUS_COMPLETE, STATUS_INTERRUPTED
 
 from .faults.disks import fill, read_only, small_disk
-from .magic_shell import run
+from .magic_shell import assert_one_usage_line, run
 
 PROMPT = "Explain photons in one line, please"
 
@@ -109,7 +109,10 @@ def test_the_magic_shows_the_answer_and_one_line(magics, tmp_path):
         assert ran.error is None and "second question" in str(ran.final)
         lines = ran.stderr.strip().splitlines()
         assert len(lines) == 1 and "%chat retry-save" in lines[0] and "Traceback" not in ran.stdout + ran.stderr
+        assert_one_usage_line(run(shell, "%chat retry-save"), "No space left on device")  # still full
         os.unlink(disk / ".filler")
+        assert run(shell, "%chat retry-save").stdout.strip() == "Saved 1 answer to the history."
+        assert run(shell, "%chat retry-save").stdout.strip() == "Nothing to save: every answer is in the history."
         assert run(shell, "%%chat -c notes\nthird").stderr == ""
         contents = [m.content for m in HistoryStore(disk / "mmchat").get_chat("notes").messages]
         assert contents[::2] == ["first", "second question", "third"]
