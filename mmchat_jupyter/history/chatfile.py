@@ -2,7 +2,7 @@
 
     {"_meta": {"1": {"schema": 3}},
      "chat": {"1": {"id": ..., "name": ..., "created": ..., "updated": ..., "meta": {...}}},
-     "sealed": {"1": {"epoch": "3f9a0c21", "count": 1024, "summary": {...}}},
+     "sealed": {"1": {"epoch": "3f9a0c21", "count": 1024, "last": 990, "summary": {...}}},
      "messages": {"1025": {"id": ..., "role": ..., "content": ..., "created": ..., "status": ..., ...}, ...}}
 
 The head holds everything about its chat but the older messages: the name, the newest messages and what the sealed
@@ -25,7 +25,7 @@ from tinydb import Query, TinyDB
 from ..i18n import _
 from ..types import ChatRecord, MessageRecord
 from . import folded, segments, summary
-from .records import MESSAGE_FIELDS, row_problem
+from .records import MESSAGE_FIELDS, row_of, row_problem
 from .storage import AtomicJSONStorage, damaged, read_bytes
 from .views import ChatTail
 
@@ -91,14 +91,16 @@ class ChatFile:
         return header
 
     def sealed(self) -> dict[str, Any]:
-        """{"epoch", "count", "summary"} of the chat's sealed segments (none for a head of schema 2)."""
+        """{"epoch", "count", "last", "summary"} of the chat's sealed segments (none for a head of schema 2);
+        `last` is where the newest segment starts."""
         tables = self.storage.read() or {}
         row = tables.get(SEALED_TABLE, {}).get("1")
         if row is None:
-            return {"epoch": _LEGACY_EPOCH, "count": 0, "summary": summary.empty()}
+            return {"epoch": _LEGACY_EPOCH, "count": 0, "last": None, "summary": summary.empty()}
         if not (
             isinstance(row, dict) and isinstance(row.get("epoch"), str) and isinstance(row.get("count"), int)
             and row["count"] >= 0 and not summary.malformed(row.get("summary"))
+            and (row.get("last") is None if row["count"] == 0 else isinstance(row.get("last"), int))
         ):
             raise damaged(self.path, _("its record of older messages is malformed"))
         return row
@@ -124,7 +126,7 @@ class ChatFile:
         return segments.chain(self.path, sealed["epoch"], sealed["count"])
 
     def segment_rows(self, first: int, path: Path) -> list[dict[str, Any]]:
-        return segments.read(self.path, self.sealed()["epoch"], first, path)
+        return segments.read(self.path, self.sealed()["epoch"], first, path)[0]
 
     def all_rows(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -145,22 +147,25 @@ class ChatFile:
         return ChatRecord(header["id"], header["name"], header["created"], header["updated"], messages, header["meta"])
 
     def tail(self, chars: int, at_least: int) -> ChatTail:
-        """The header and the newest messages: `at_least` of them, and more until their content reaches `chars`."""
+        """The header and the newest messages: `at_least` of them, and more until their content reaches `chars`.
+
+        Walks back from the head segment by segment (each names the one before): no folder listing, and nothing
+        read beyond the segment that completes the tail.
+        """
         rows = self.head_rows()
-        first = self.sealed()["count"]
-        older = self.segments()
+        sealed = self.sealed()
+        first, older = sealed["count"], sealed["last"]
         start, size = len(rows), 0
         while True:
             while start > 0 and (len(rows) - start < at_least or size < chars):
                 start -= 1
                 size += len(rows[start]["content"])
-            if start > 0 or not older or (len(rows) - start >= at_least and size >= chars):
+            if start > 0 or older is None or (len(rows) - start >= at_least and size >= chars):
                 break
-            segment_first, path = older.pop()
-            earlier = self.segment_rows(segment_first, path)
-            if segment_first + len(earlier) != first:
-                raise segments.Moved(path)
-            rows, start, first = earlier + rows, start + len(earlier), segment_first
+            earlier, before = segments.read(self.path, sealed["epoch"], older)
+            if older + len(earlier) != first:
+                raise segments.Moved(self.path)
+            rows, start, first, older = earlier + rows, start + len(earlier), older, before
         return self._view(rows[start:], first + start)
 
     def page(self, before: int | None, limit: int) -> ChatTail:
@@ -229,14 +234,14 @@ class ChatFile:
             {"id": record.id, "name": record.name, "created": record.created, "updated": record.updated,
              "meta": record.meta}
         )
-        self._set_sealed({"epoch": segments.new_epoch(), "count": 0, "summary": summary.empty()})
-        self.messages_table.insert_multiple(message.to_dict() for message in record.messages)
+        self._set_sealed({"epoch": segments.new_epoch(), "count": 0, "last": None, "summary": summary.empty()})
+        self.messages_table.insert_multiple(row_of(message) for message in record.messages)
 
     def set_header(self, **fields: Any) -> None:
         self.header_table.update(fields)
 
     def append(self, messages: list[MessageRecord]) -> None:
-        self.messages_table.insert_multiple(message.to_dict() for message in messages)
+        self.messages_table.insert_multiple(row_of(message) for message in messages)
 
     def update(self, message_id: str, fields: dict[str, Any]) -> MessageRecord | None:
         """Change one message; the updated record, or None when the chat has no such message.
@@ -250,11 +255,11 @@ class ChatFile:
         sealed = self.sealed()
         chain = self.segments()
         for first, path in reversed(chain):
-            rows = self.segment_rows(first, path)
+            rows, prev = segments.read(self.path, sealed["epoch"], first, path)
             for row in rows:
                 if row["id"] == message_id:
                     row.update(fields)
-                    segments.rewrite(self.path, sealed["epoch"], first, rows)
+                    segments.rewrite(self.path, sealed["epoch"], first, prev, rows)
                     totals = summary.empty()
                     for each_first, each_path in chain:
                         totals = summary.merge(totals, summary.of_rows(self.segment_rows(each_first, each_path)))
@@ -267,7 +272,7 @@ class ChatFile:
         count: int = self.sealed()["count"] + len(self.messages_table)
         epoch = segments.new_epoch()
         self.messages_table.truncate()
-        self._set_sealed({"epoch": epoch, "count": 0, "summary": summary.empty()})
+        self._set_sealed({"epoch": epoch, "count": 0, "last": None, "summary": summary.empty()})
         self._after.append(lambda: segments.tidy(self.path, epoch))
         return count
 
@@ -286,12 +291,13 @@ class ChatFile:
         keys = list(stored)[:seal]
         rows = [stored[key] for key in keys]
         sealed = self.sealed()
-        segments.seal(self.path, sealed["epoch"], sealed["count"], rows)
+        last = segments.seal(self.path, sealed["epoch"], sealed["count"], rows, sealed["last"])
         self.messages_table.remove(doc_ids=[int(key) for key in keys])
         self._set_sealed(
             {
                 "epoch": sealed["epoch"],
                 "count": sealed["count"] + len(rows),
+                "last": last,
                 "summary": summary.merge(sealed["summary"], summary.of_rows(rows)),
             }
         )

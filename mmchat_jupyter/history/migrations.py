@@ -149,8 +149,8 @@ def m002_segments(root: Path) -> None:
             continue
         segments.tidy(path, None)
         epoch = segments.new_epoch()
-        segments.seal(path, epoch, 0, rows[:seal])
-        sealed = {"epoch": epoch, "count": seal, "summary": summary.of_rows(rows[:seal])}
+        last = segments.seal(path, epoch, 0, rows[:seal], None)
+        sealed = {"epoch": epoch, "count": seal, "last": last, "summary": summary.of_rows(rows[:seal])}
         head = {
             **data,
             "_meta": {"1": {"schema": 3}},

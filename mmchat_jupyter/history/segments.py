@@ -2,9 +2,9 @@
 a chat of ten messages and in one of a hundred thousand.
 
     chats/<id>.json                     the head: header, the newest messages, and the `sealed` row
-                                        {"epoch": "3f9a0c21", "count": 1200, "summary": {...}}
+                                        {"epoch": "3f9a0c21", "count": 1200, "last": 1024, "summary": {...}}
     chats/<id>/<epoch>-<first>.json     the sealed segments, oldest first (`first`: position of their first message)
-                                        {"segment": {"1": {"chat": id, "epoch": ..., "first": 1024}},
+                                        {"segment": {"1": {"chat": id, "epoch": ..., "first": 1024, "prev": 990}},
                                          "messages": {"1": {...}, ...}}
 
 Every write of a chat rewrites its head only, and the head stays small: once its messages outweigh `HEAD_BYTES` or
@@ -15,10 +15,11 @@ message, and a segment file nobody points to: its name (`first` = the head's `co
 roll-over writes, so it is simply overwritten. The head's `summary` adds up the sealed messages (`summary.py`), so
 listing a chat reads its head alone.
 
-Readers take no lock. The segments of a chat are the files of the head's `epoch` whose `first` is below the head's
-`count`, in order of `first`; each segment says whose, which epoch and where it starts, and is checked against
-that. Clearing a chat starts a new epoch, so a reader holding the old head finds its files gone or foreign
-(`Moved`) and reads again from the new head.
+Readers take no lock. A turn walks back from the head's `last` through each segment's `prev`, reading only the
+segments it needs and listing nothing; a page or a whole chat lists the folder: the segments are the files of the
+head's `epoch` whose `first` is below the head's `count`, in order of `first`. Each segment says whose it is, of
+which epoch and where it starts, and is checked against that. Clearing a chat starts a new epoch, so a reader
+holding the old head finds its files gone or foreign (`Moved`) and reads again from the new head.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from .records import row_problem
 from .storage import check_schema, damaged, fsync_dir, read_json, remove_temp_files, write_json_atomic
 
 #: A head is rolled over when its messages weigh more than this (characters of content + per-message overhead) ...
-HEAD_BYTES = 64 * 1024
+HEAD_BYTES = 16 * 1024
 #: ... or number more than this; it then keeps its newest messages up to a quarter of both.
-HEAD_MESSAGES = 128
+HEAD_MESSAGES = 64
 #: The question and answer of the last turn always stay in the head: the answer grows there while it streams.
 MIN_KEEP = 2
 #: The most one segment file holds (a single bigger message gets a segment of its own).
@@ -97,8 +98,9 @@ def chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield run
 
 
-def seal(head: Path, epoch: str, first: int, rows: list[dict[str, Any]]) -> None:
-    """Write `rows` (positions `first`, `first + 1`, ...) as new segments of the chat, durably, folder included.
+def seal(head: Path, epoch: str, first: int, rows: list[dict[str, Any]], prev: int | None) -> int:
+    """Write `rows` (positions `first`, `first + 1`, ...) as new segments of the chat, durably, folder included;
+    `prev` is where the newest existing segment starts (None: there is none). Returns where the last new one starts.
 
     The caller then writes the head that points past them, under the store lock.
     """
@@ -107,14 +109,23 @@ def seal(head: Path, epoch: str, first: int, rows: list[dict[str, Any]]) -> None
         make_dir(where)
         fsync_dir(where.parent)
     for run in chunks(rows):
-        data = {
-            "_meta": {"1": {"schema": SCHEMA}},
-            SEGMENT_TABLE: {"1": {"chat": head.stem, "epoch": epoch, "first": first}},
-            MESSAGES_TABLE: {str(n): row for n, row in enumerate(run, 1)},
-        }
-        write_json_atomic(where / f"{epoch}-{first:012d}.json", data, sync_folder=False)
-        first += len(run)
+        write_json_atomic(path_of(head, epoch, first), _segment(head, epoch, first, prev, run), sync_folder=False)
+        prev, first = first, first + len(run)
     fsync_dir(where)
+    assert prev is not None  # rows is never empty
+    return prev
+
+
+def path_of(head: Path, epoch: str, first: int) -> Path:
+    return folder(head) / f"{epoch}-{first:012d}.json"
+
+
+def _segment(head: Path, epoch: str, first: int, prev: int | None, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "_meta": {"1": {"schema": SCHEMA}},
+        SEGMENT_TABLE: {"1": {"chat": head.stem, "epoch": epoch, "first": first, "prev": prev}},
+        MESSAGES_TABLE: {str(n): row for n, row in enumerate(rows, 1)},
+    }
 
 
 def chain(head: Path, epoch: str, count: int) -> list[tuple[int, Path]]:
@@ -137,8 +148,10 @@ def files(head: Path) -> list[Path]:
     return []
 
 
-def read(head: Path, epoch: str, first: int, path: Path) -> list[dict[str, Any]]:
-    """The message rows of one segment, checked; `Moved` when it is not (or no longer) the one the head meant."""
+def read(head: Path, epoch: str, first: int, path: Path | None = None) -> tuple[list[dict[str, Any]], int | None]:
+    """The message rows of the segment starting at `first`, checked, and where the one before starts (None: it
+    is the oldest); `Moved` when it is not (or no longer) the one the head meant."""
+    path = path or path_of(head, epoch, first)
     data = read_json(path)
     if data is None:
         raise Moved(path)
@@ -148,22 +161,20 @@ def read(head: Path, epoch: str, first: int, path: Path) -> list[dict[str, Any]]
         raise damaged(path, _("it is not a segment of chat {id}").format(id=head.stem))
     if row.get("epoch") != epoch or row.get("first") != first:
         raise Moved(path)
+    prev = row.get("prev")
+    if prev is not None and (not isinstance(prev, int) or not 0 <= prev < first):
+        raise damaged(path, _("it is not a segment of chat {id}").format(id=head.stem))
     rows = list(data.get(MESSAGES_TABLE, {}).values())
     for n, message in enumerate(rows, first + 1):
         problem = row_problem(message)
         if problem is not None:
             raise damaged(path, _("message {n}: {problem}").format(n=n, problem=problem))
-    return rows
+    return rows, prev
 
 
-def rewrite(head: Path, epoch: str, first: int, rows: list[dict[str, Any]]) -> None:
+def rewrite(head: Path, epoch: str, first: int, prev: int | None, rows: list[dict[str, Any]]) -> None:
     """Replace the segment starting at `first` (one of its messages changed); it keeps its name and positions."""
-    data = {
-        "_meta": {"1": {"schema": SCHEMA}},
-        SEGMENT_TABLE: {"1": {"chat": head.stem, "epoch": epoch, "first": first}},
-        MESSAGES_TABLE: {str(n): row for n, row in enumerate(rows, 1)},
-    }
-    write_json_atomic(folder(head) / f"{epoch}-{first:012d}.json", data)
+    write_json_atomic(path_of(head, epoch, first), _segment(head, epoch, first, prev, rows))
 
 
 def tidy(head: Path, epoch: str | None) -> None:

@@ -28,7 +28,9 @@ class EchoProvider(Provider):
     label = "Echo"
     default_model = "echo-1"
     known_models = ("echo-1",)
-    context_tokens = 1_000_000
+    # A window like YandexGPT's and GigaChat's: a long chat is trimmed as a real model's would be, and a turn reads
+    # only the history that fits (a window of a million tokens made every echo turn read the whole chat).
+    context_tokens = 32_000
 
     def __init__(self, *, delay: float | None = None, **settings: Any) -> None:
         super().__init__(base_url="offline", **settings)

@@ -64,7 +64,7 @@ def test_tails_and_pages_read_only_what_they_return(store, small, monkeypatch):
     ids = fill(store, chat, 90)
     reads = []
     real = segments.read
-    monkeypatch.setattr(segments, "read", lambda *args: reads.append(args[3]) or real(*args))
+    monkeypatch.setattr(segments, "read", lambda *args: reads.append(args[2]) or real(*args))
     tail = store.tail(chat, chars=1)
     assert [m.id for m in tail.messages] == ids[-1:] and (tail.first, tail.total) == (89, 90) and reads == []
     tail = store.tail(chat, chars=2_500)
