@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .server import FakeServer, Reply, Request
@@ -269,3 +270,74 @@ def compact_json(payload: Any) -> bytes:
 
 def count_words(messages: list[dict], field: str) -> int:
     return sum(len(str(m.get(field, "")).split()) for m in messages)
+
+
+#: What a real LiteLLM proxy (1.82.6, mock mode) said to mmchat_jupyter, recorded byte for byte (README.md there).
+LITELLM_RECORDING = Path(__file__).resolve().parents[1] / "data" / "litellm"
+
+
+class RecordedLiteLLM(FakeServer):
+    """Replays the recorded LiteLLM proxy: the answers it gave, with its headers and its own chunk boundaries.
+
+    Like the real proxy, it looks at what each request names: the key (`Authorization`: its master key, any other
+    key, or none) and the model (one it lists at `/v1/models`, or not). Each combination gets the recorded answer
+    for it; an unknown model's error names the model asked for, as the proxy's does. `models_asked` keeps every
+    model name received, so a test can check the client sent the one it was configured with.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exchanges = {e["step"]: e for e in json.loads((LITELLM_RECORDING / "exchanges.json").read_text())}
+        recorded = dict(self.exchanges["stream"]["request"]["headers"])
+        self.master_key = recorded["authorization"].removeprefix("Bearer ")
+        listed = json.loads(self.exchanges["models"]["response"]["body"])
+        self.model_ids = [item["id"] for item in listed["data"]]
+        self.models_asked: list[str] = []
+        self.route("POST", "/v1/chat/completions", self._chat_completions)
+        self.route("GET", "/v1/models", self._models)
+
+    @property
+    def recorded_request(self) -> Any:
+        """The body mmchat_jupyter sent the real proxy for the streamed answer."""
+        return json.loads(self.exchanges["stream"]["request"]["body"])
+
+    @property
+    def recorded_answer(self) -> str:
+        """The text of the recorded stream, as its deltas add up."""
+        text = ""
+        for frame in self.exchanges["stream"]["response"]["body"].split("\n\n"):
+            if frame.startswith("data: {"):
+                for choice in json.loads(frame[6:])["choices"]:
+                    text += choice.get("delta", {}).get("content") or ""
+        return text
+
+    def _refused(self, request: Request, step: str) -> Reply | None:
+        authorization = request.header("authorization")
+        if authorization is None:
+            return self._reply("no-key")
+        if authorization != f"Bearer {self.master_key}":
+            return self._reply(step)
+        return None
+
+    def _chat_completions(self, request: Request) -> Reply:
+        refused = self._refused(request, "bad-key")
+        if refused is not None:
+            return refused
+        model = request.json().get("model")
+        self.models_asked.append(model)
+        if model not in self.model_ids:
+            recorded = self.exchanges["unknown-model"]["request"]
+            asked = json.loads(recorded["body"])["model"]
+            return self._reply("unknown-model", lambda body: body.replace(f"model={asked}", f"model={model}"))
+        return self._reply("stream")
+
+    def _models(self, request: Request) -> Reply:
+        return self._refused(request, "bad-key-models") or self._reply("models")
+
+    def _reply(self, step: str, edit: Callable[[str], str] = lambda body: body) -> Reply:
+        response = self.exchanges[step]["response"]
+        skip = {"content-length", "transfer-encoding", "date", "server"}  # the fake server frames its own replies
+        headers = {name: value for name, value in response["headers"] if name.lower() not in skip}
+        if response["chunks"]:
+            return Reply(response["status"], headers, chunks=[edit(c).encode() for c in response["chunks"]])
+        return Reply(response["status"], headers, edit(response["body"]).encode())
