@@ -52,19 +52,17 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """`%load_ext mmchat_jupyter`: register %%chat and %chat."""
-    from .magics import ChatMagics, keep_empty_chat_cells
+    from .magics import ChatMagics, install
 
     ipython.register_magics(ChatMagics(shell=ipython))
-    if keep_empty_chat_cells not in ipython.input_transformers_cleanup:
-        ipython.input_transformers_cleanup.append(keep_empty_chat_cells)
+    install(ipython)
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:
-    """Remove the input transformer; the magics go with IPython's own bookkeeping."""
-    from .magics import keep_empty_chat_cells
+    """Remove what `install` added; the magics go with IPython's own bookkeeping."""
+    from .magics import uninstall
 
-    if keep_empty_chat_cells in ipython.input_transformers_cleanup:
-        ipython.input_transformers_cleanup.remove(keep_empty_chat_cells)
+    uninstall(ipython)
 
 
 __all__ = [

@@ -90,9 +90,12 @@ def check_providers(session: ChatSession) -> list[dict[str, Any]]:
 
 
 def probe(provider: Provider) -> tuple[bool, str]:
-    """Whether the provider's server answers at all, and how; the offline echo provider always does."""
+    """Whether the provider's server answers at all, and how; the offline echo provider always does, and one that
+    has no server address (a plugin doing its own I/O) has nothing to check."""
     if provider.name == OFFLINE:
         return True, _("offline")
+    if not provider.base_url.startswith(("http://", "https://")):
+        return True, _("no server to check")
     import httpx
 
     try:

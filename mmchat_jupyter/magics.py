@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from .session import ChatSession, Turn
 
-__all__ = ["ChatMagics", "code_of", "keep_empty_chat_cells"]
+__all__ = ["ChatMagics", "code_of", "install", "keep_empty_chat_cells", "uninstall"]
 
 # A fenced code block: the fence, an optional info string, the code, and the same fence closing it.
 _CODE_BLOCK = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n(.*?)^ {0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -51,6 +51,43 @@ def user_errors() -> Iterator[None]:
         yield
     except MMChatError as exc:
         raise UsageError(str(exc)) from None
+
+
+def install(shell: Any) -> None:
+    """What `%load_ext` adds besides the magics: the empty-cell transformer, and one line for a %%chat cell stopped
+    by an interrupt that lands outside the magic (while IPython itself runs the cell, before or after it)."""
+    if keep_empty_chat_cells not in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.append(keep_empty_chat_cells)
+    if _note_cell not in shell.events.callbacks["pre_run_cell"]:
+        shell.events.register("pre_run_cell", _note_cell)
+    if not shell.custom_exceptions:  # another extension's handler stays theirs
+        shell.set_custom_exc((KeyboardInterrupt,), _interrupted)
+
+
+def uninstall(shell: Any) -> None:
+    if keep_empty_chat_cells in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.remove(keep_empty_chat_cells)
+    if _note_cell in shell.events.callbacks["pre_run_cell"]:
+        shell.events.unregister("pre_run_cell", _note_cell)
+    if shell.custom_exceptions == (KeyboardInterrupt,):
+        shell.set_custom_exc((), None)
+
+
+_running = {"chat_cell": False}
+
+
+def _note_cell(info: Any) -> None:
+    _running["chat_cell"] = bool(re.match(r"\s*%%chat(\s|$)", info.raw_cell or ""))
+
+
+def _interrupted(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None) -> list[str]:
+    """An interrupt that escaped a cell: one line for a %%chat cell (history is consistent whatever the moment:
+    the question and its answer record are written together), IPython's usual traceback for any other cell."""
+    if _running["chat_cell"]:
+        print(_("⏹ Stopped."), file=sys.stderr)
+    else:
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    return []
 
 
 def keep_empty_chat_cells(lines: list[str]) -> list[str]:

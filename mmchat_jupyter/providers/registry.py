@@ -125,7 +125,9 @@ def _load(name: str, target: str) -> type[Provider]:
 def provider_class(name: str) -> type[Provider]:
     """The class registered under `name`; ConfigError for an unknown name or a plugin that cannot be loaded."""
     entry = _registrations().get(name)
-    if entry is None or name in _problems:
+    if name in _problems:
+        raise ConfigError(_problems[name])
+    if entry is None:
         text = _("Unknown provider {name!r}: choose one of {choices}.")
         raise ConfigError(text.format(name=name, choices=", ".join(list_providers())))
     try:
