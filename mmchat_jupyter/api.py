@@ -103,7 +103,7 @@ class Chat:
             try:
                 turn = show_answer(self.session, prompt, shell=shell, **merged)
             except KeyboardInterrupt:
-                print(_("⏹ Stopped."), file=sys.stderr)
+                print(_("Interrupted."), file=sys.stderr)
                 return Answer("")
             for notice in self.session.notices():
                 print(notice, file=sys.stderr)

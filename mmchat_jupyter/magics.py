@@ -15,7 +15,9 @@ kernel use them too, and a cell's own options win over them. Importing this modu
 from __future__ import annotations
 
 import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 
     from .session import ChatSession, Turn
 
-__all__ = ["ChatMagics", "code_of", "install", "keep_empty_chat_cells", "uninstall"]
+__all__ = ["GUARD", "ChatMagics", "CellGuard", "code_of", "install", "keep_empty_chat_cells", "uninstall"]
 
 # A fenced code block: the fence, an optional info string, the code, and the same fence closing it.
 _CODE_BLOCK = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n(.*?)^ {0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -54,40 +56,71 @@ def user_errors() -> Iterator[None]:
 
 
 def install(shell: Any) -> None:
-    """What `%load_ext` adds besides the magics: the empty-cell transformer, and one line for a %%chat cell stopped
-    by an interrupt that lands outside the magic (while IPython itself runs the cell, before or after it)."""
+    """What `%load_ext` adds besides the magics: the empty-cell transformer, and the guard that turns an interrupt
+    landing in a %%chat cell outside the magic's own work (while IPython runs the cell around it) into one line."""
     if keep_empty_chat_cells not in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.append(keep_empty_chat_cells)
-    if _note_cell not in shell.events.callbacks["pre_run_cell"]:
-        shell.events.register("pre_run_cell", _note_cell)
-    if not shell.custom_exceptions:  # another extension's handler stays theirs
-        shell.set_custom_exc((KeyboardInterrupt,), _interrupted)
+    for event, callback in (("pre_run_cell", GUARD.pre_run_cell), ("post_execute", GUARD.post_execute)):
+        if callback not in shell.events.callbacks[event]:
+            shell.events.register(event, callback)
 
 
 def uninstall(shell: Any) -> None:
     if keep_empty_chat_cells in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.remove(keep_empty_chat_cells)
-    if _note_cell in shell.events.callbacks["pre_run_cell"]:
-        shell.events.unregister("pre_run_cell", _note_cell)
-    if shell.custom_exceptions == (KeyboardInterrupt,):
-        shell.set_custom_exc((), None)
+    for event, callback in (("pre_run_cell", GUARD.pre_run_cell), ("post_execute", GUARD.post_execute)):
+        if callback in shell.events.callbacks[event]:
+            shell.events.unregister(event, callback)
 
 
-_running = {"chat_cell": False}
+class CellGuard:
+    """Holds SIGINT back for the whole of a %%chat cell except the magic's own work (`live()`), where it stops the
+    answer as it should. An interrupt held before the magic starts means "don't ask" (one line, nothing saved); one
+    held after it ends comes too late to stop anything and is dropped. The kernel's own handler is back once the
+    cell is over (`post_execute` always fires)."""
+
+    def __init__(self) -> None:
+        self.previous: Any = None
+        self.active = False
+        self.held = False
+
+    def pre_run_cell(self, info: Any) -> None:
+        if not re.match(r"\s*%%chat(\s|$)", info.raw_cell or ""):
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._hold)
+        except ValueError:  # not the main interpreter: nothing to guard
+            return
+        self.active, self.held = True, False
+
+    def post_execute(self) -> None:
+        if self.active:
+            self.active = False
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _hold(self, _signum: int, _frame: Any) -> None:
+        self.held = True
+
+    def take_held(self) -> bool:
+        held, self.held = self.held, False
+        return held
+
+    @contextmanager
+    def live(self) -> Iterator[None]:
+        """Interrupts raise KeyboardInterrupt again while the magic works."""
+        if not self.active:
+            yield
+            return
+        signal.signal(signal.SIGINT, self.previous)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, self._hold)
 
 
-def _note_cell(info: Any) -> None:
-    _running["chat_cell"] = bool(re.match(r"\s*%%chat(\s|$)", info.raw_cell or ""))
-
-
-def _interrupted(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None) -> list[str]:
-    """An interrupt that escaped a cell: one line for a %%chat cell (history is consistent whatever the moment:
-    the question and its answer record are written together), IPython's usual traceback for any other cell."""
-    if _running["chat_cell"]:
-        print(_("⏹ Stopped."), file=sys.stderr)
-    else:
-        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
-    return []
+GUARD = CellGuard()
 
 
 def keep_empty_chat_cells(lines: list[str]) -> list[str]:
@@ -153,12 +186,16 @@ class ChatMagics(Magics, Configurable):
     @cell_magic("chat")  # type: ignore[arg-type]  # IPython types cell_magic(name) as `_F | Callable[[_F], _F]`
     def chat_cell(self, line: str, cell: str) -> None:
         """Ask the model: the cell body is the prompt (`%chat help` lists the options)."""
+        if GUARD.take_held():  # interrupted before the magic began: nothing was asked or saved
+            print(_("Interrupted before the question was sent: nothing was saved."), file=sys.stderr)
+            return
         try:
-            self._ask(line, cell)
+            with GUARD.live():
+                self._ask(line, cell)
         except KeyboardInterrupt:
             # Before the question was saved, or between two steps after it: either way history is consistent
             # (question and answer both saved and marked, or neither); say so in one line, not a traceback.
-            print(_("⏹ Stopped."), file=sys.stderr)
+            print(_("Interrupted."), file=sys.stderr)
 
     def _ask(self, line: str, cell: str) -> None:
         with user_errors():
