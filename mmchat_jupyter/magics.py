@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from .session import ChatSession, Turn
 
-__all__ = ["GUARD", "ChatMagics", "CellGuard", "code_of", "install", "keep_empty_chat_cells", "uninstall"]
+__all__ = ["GUARD", "CellGuard", "ChatMagics", "code_of", "install", "keep_empty_chat_cells", "uninstall"]
 
 # A fenced code block: the fence, an optional info string, the code, and the same fence closing it.
 _CODE_BLOCK = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n(.*?)^ {0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
