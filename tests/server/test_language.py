@@ -10,10 +10,12 @@ import httpx
 import pytest
 
 from mmchat_jupyter.i18n import pick_language
+from mmchat_jupyter.providers import list_providers
 
 UNKNOWN = {"prompt": "x", "provider": "nosuch"}
-ENGLISH = "Unknown provider 'nosuch': choose one of echo, gigachat, openai, yandexgpt."
-RUSSIAN = "Неизвестный провайдер 'nosuch': выберите один из echo, gigachat, openai, yandexgpt."
+# Every installed provider is a choice (the test environment has the example plugins too).
+ENGLISH = f"Unknown provider 'nosuch': choose one of {', '.join(list_providers())}."
+RUSSIAN = f"Неизвестный провайдер 'nosuch': выберите один из {', '.join(list_providers())}."
 
 
 @pytest.mark.parametrize(
