@@ -116,7 +116,7 @@ class Commands:
         from .display import show_markdown
         from .export.transcript import to_markdown
 
-        show_markdown(to_markdown(record))
+        show_markdown(to_markdown(record, local=True))
 
     # -- providers and settings -----------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ disagree about what a chat contains.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -61,32 +61,43 @@ class Entry:
         return " · ".join(part for part in (self.speaker, self.route, self.when) if part)
 
 
-def title(chat: ChatRecord) -> tuple[str, str]:
+def _when(local: bool) -> Callable[[str | None], str]:
+    """How times are written: in UTC, labelled, for a document read anywhere; in the reader's own time zone and
+    language, as listings show them, for `%chat show`."""
+    if not local:
+        return format_time
+    from .._format import format_datetime
+
+    return lambda iso: format_datetime(iso) if iso else ""
+
+
+def title(chat: ChatRecord, *, local: bool = False) -> tuple[str, str]:
     """The chat's name and a line about it (message count, when created and last updated)."""
     count = ngettext("{n} message", "{n} messages", len(chat.messages)).format(n=len(chat.messages))
-    line = _("Exported from mmchat-jupyter · {count} · created {created} · updated {updated}").format(
-        count=count, created=format_time(chat.created), updated=format_time(chat.updated)
-    )
-    return chat.name, line
+    when = _when(local)
+    text = _("{count} · created {created} · updated {updated}") if local else _(
+        "Exported from mmchat-jupyter · {count} · created {created} · updated {updated}")
+    return chat.name, text.format(count=count, created=when(chat.created), updated=when(chat.updated))
 
 
-def entries(chat: ChatRecord) -> Iterator[Entry]:
+def entries(chat: ChatRecord, *, local: bool = False) -> Iterator[Entry]:
     """What a reader sees of each message, oldest first; the chat's system prompt, if any, comes first."""
     system = chat.meta.get("system")
     if system:
         yield Entry("system", _("System prompt"), "", "", str(system))
+    when = _when(local)
     for record in chat.messages:
-        yield _entry(record)
+        yield _entry(record, when)
 
 
-def _entry(record: MessageRecord) -> Entry:
+def _entry(record: MessageRecord, when: Callable[[str | None], str] = format_time) -> Entry:
     speakers = {"user": _("You"), "assistant": _("Assistant"), "system": _("System")}
     route = " · ".join(part for part in (record.provider, record.model) if part) if record.role == "assistant" else ""
     return Entry(
         record.role,
         speakers.get(record.role, record.role),
         route,
-        format_time(record.created),
+        when(record.created),
         close_fences(record.content.rstrip("\n")),
         tuple(notes(record)),
     )
@@ -129,12 +140,13 @@ def close_fences(text: str) -> str:
     return f"{text}{opened}" if text.endswith("\n") else f"{text}\n{opened}"
 
 
-def to_markdown(chat: ChatRecord) -> str:
+def to_markdown(chat: ChatRecord, *, local: bool = False) -> str:
     """The chat as a Markdown transcript, safe to preview anywhere (see `safe_markdown`): code fences, tables and
-    math render as written, raw HTML shows as text and images become links. Our own values are escaped text."""
-    name, line = title(chat)
+    math render as written, raw HTML shows as text and images become links. Our own values are escaped text.
+    `local`: times in the reader's zone and no "exported" line, for showing the chat here (`%chat show`)."""
+    name, line = title(chat, local=local)
     parts = [f"# {escape_markdown(name)}", f"*{escape_markdown(line)}*"]
-    for entry in entries(chat):
+    for entry in entries(chat, local=local):
         parts.append(f"### {escape_markdown(entry.heading)}")
         if entry.content:
             parts.append(entry.content)
