@@ -8,6 +8,7 @@ gives the same file.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -118,11 +119,20 @@ def notebook(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
         (new_markdown_cell if kind == "md" else new_code_cell)(source, id=f"cell-{n:02d}")
         for n, (kind, source) in enumerate(cells, 1)
     ]
-    metadata = {
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"},
+    return new_notebook(cells=cells, metadata=kernel_metadata())
+
+
+def kernel_metadata() -> dict[str, Any]:
+    """The kernel metadata exactly as JupyterLab and Notebook 7 write it when the notebook opens: the kernel's spec
+    and its `language_info`. Anything else (the bare `{"name": "python"}` this used to write) marks the notebook
+    modified the moment it opens. `language_info` names the Python version of the interpreter that generates it
+    (the CI's): opened with another version, JupyterLab records that one, as it does for any notebook."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    return {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+        "language_info": dict(IPythonKernel.language_info),
     }
-    return new_notebook(cells=cells, metadata=metadata)
 
 
 def main() -> None:
