@@ -10,7 +10,6 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from importlib import metadata
-from typing import Any
 
 import pytest
 
@@ -122,8 +121,9 @@ def panel_answer(panel: ChatPanel, text: str) -> str:
 
     asyncio.run(send())
     assert not panel.error, panel.error
-    message: dict[str, Any] = panel.messages[-1]
-    return str(message["text"])
+    answer = panel.session.chat.messages[-1]
+    assert answer.role == "assistant" and answer.status == "complete"
+    return answer.content
 
 
 # -- plugins that go wrong -----------------------------------------------------------------------------------------
