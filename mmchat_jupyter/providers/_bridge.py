@@ -54,8 +54,10 @@ def sync_from_async(make: Callable[[], AsyncIterator[Chunk]]) -> Iterator[Chunk]
             else:
                 return
     finally:
-        if thread.is_alive():
-            loop.call_soon_threadsafe(task.cancel)
+        if not task.done():
+            # Stopped early: cancel the pump. Its loop may close meanwhile (the stream ended after all).
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
 
 
 async def async_from_sync(make: Callable[[], Iterator[Chunk]]) -> AsyncIterator[Chunk]:
