@@ -22,15 +22,16 @@ carries the text. The saves that must happen wait at most `SAVE_WAIT` seconds.
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import HistorySaveError, ProviderError
 from .history import HistoryStore
+from .history import unsaved as unsaved_turns
+from .history.paths import new_id
+from .history.unsaved import Item, Unsaved
 from .i18n import _
-from .types import STATUS_COMPLETE, STATUS_ERROR, STATUS_INTERRUPTED, ChatRecord, MessageRecord, now_iso
+from .types import STATUS_COMPLETE, STATUS_ERROR, STATUS_INTERRUPTED, ChatRecord, now_iso
 
 #: How often a growing answer is written to history, so a crashed kernel loses at most this much.
 SAVE_INTERVAL = 2.0
@@ -51,78 +52,9 @@ class Request(Protocol):
     regenerate_id: str | None
 
 
-@dataclass
-class _Unsaved:
-    """A turn whose question or answer is not (all) in the history yet."""
-
-    chat_id: str
-    question: dict[str, Any] | None  # None once the question is saved
-    answer: dict[str, Any]  # the answer's fields as they should be stored
-    answer_id: str | None  # set once the answer's record exists in the history
-    turn: Any = field(default=None, repr=False)
-
-
-class Unsaved:
-    """This process's turns that could not be saved yet to one history, oldest first."""
-
-    def __init__(self) -> None:
-        self.items: list[_Unsaved] = []
-        self.lock = threading.RLock()
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def flush(self, store: HistoryStore, wait: float | None = None) -> int:
-        """Save what waits, in order, stopping at the first failure (raised); returns how many turns were saved."""
-        saved = 0
-        with self.lock:
-            while self.items:
-                item = self.items[0]
-                if item.question is not None:
-                    question_id, item.answer_id = store.append_messages(
-                        item.chat_id, [item.question, item.answer], wait=wait
-                    )
-                    item.question = None
-                    if item.turn is not None:
-                        item.turn.user_id = question_id
-                else:
-                    changes = {k: v for k, v in item.answer.items() if k not in ("role", "created")}
-                    store.update_message(item.chat_id, item.answer_id, wait=wait, **changes)  # type: ignore[arg-type] # set by then
-                if item.turn is not None:
-                    item.turn.assistant_id, item.turn.saved, item.turn.save_error = item.answer_id, True, None
-                self.items.pop(0)
-                saved += 1
-        return saved
-
-    def holds(self, item: _Unsaved) -> bool:
-        with self.lock:
-            return any(queued is item for queued in self.items)
-
-    def overlay(self, chat_id: str, records: list[MessageRecord]) -> list[MessageRecord]:
-        """A chat's stored messages as they will be once its unsaved turns are saved (the next turn's context)."""
-        with self.lock:
-            mine = [item for item in self.items if item.chat_id == chat_id]
-        if not mine:
-            return records
-        answers = {item.answer_id: item.answer for item in mine if item.answer_id is not None}
-        merged = [
-            MessageRecord(**{**record.to_dict(), **answers[record.id]}) if record.id in answers else record
-            for record in records
-        ]
-        for item in mine:
-            if item.question is not None:
-                merged += [MessageRecord(id="", **item.question), MessageRecord(id="", **item.answer)]
-        return merged
-
-
-_queues: dict[str, Unsaved] = {}
-_queues_guard = threading.Lock()
-
-
 def unsaved(store: HistoryStore) -> Unsaved:
     """This process's queue of unsaved turns for the history of `store`."""
-    with _queues_guard:
-        return _queues.setdefault(str(store.root), Unsaved())
+    return unsaved_turns.of(store.root)
 
 
 def retry_save(store: HistoryStore) -> int:
@@ -140,7 +72,7 @@ class Recorder:
         self.store, self.request, self.turn = store, request, request.turn
         self.wait = min(SAVE_WAIT, store.lock_timeout)
         self._queue = unsaved(store)
-        self._item: _Unsaved | None = None
+        self._item: Item | None = None
         self._last_save = time.monotonic()
 
     def start(self) -> None:
@@ -171,8 +103,9 @@ class Recorder:
             if request.chat is None:  # not even the chat could be made: nothing to attach a later save to
                 self._tell(exc)
                 return
-            kept = question if request.regenerate_id is None else None
-            self._keep(exc, kept, answer, request.regenerate_id)
+            if request.regenerate_id is not None:
+                turn.assistant_id = request.regenerate_id
+            self._keep(exc, question if request.regenerate_id is None else None, answer)
 
     def progress(self) -> None:
         """Save the answer so far if SAVE_INTERVAL has passed; never raises, never waits for the lock."""
@@ -200,37 +133,37 @@ class Recorder:
     def _save(self, status: str, wait: float) -> None:
         answer = self._fields(status)
         if self._item is not None and not self._queue.holds(self._item):
-            self._item = None  # another turn's save wrote it out (and set turn.assistant_id)
+            self._item = None  # another turn's save wrote it out
         try:
             if self._item is None:
                 chat = self.request.chat
                 assert chat is not None and self.turn.assistant_id is not None
                 self.store.update_message(chat, self.turn.assistant_id, wait=wait, **_changes(answer))
             else:
-                self._item.answer = answer
+                self._item.answer = {**answer, "id": self._item.answer["id"]}
                 self._queue.flush(self.store, wait)
                 self._item = None
         except HistorySaveError as exc:
             if self._item is None:
-                self._keep(exc, None, answer, self.turn.assistant_id, quiet=wait == 0)
+                self._keep(exc, None, answer, quiet=wait == 0)
             elif not (wait == 0 and exc.reason == "locked"):
                 self._tell(exc)
 
     def _keep(
-        self,
-        exc: HistorySaveError,
-        question: dict[str, Any] | None,
-        answer: dict[str, Any],
-        answer_id: str | None,
-        *,
-        quiet: bool = False,
+        self, exc: HistorySaveError, question: dict[str, Any] | None, answer: dict[str, Any], *, quiet: bool = False
     ) -> None:
-        """Queue the turn for a later save; tell the user, unless a progress save merely found the history busy."""
+        """Queue the turn for a later save; tell the user, unless a progress save merely found the history busy.
+
+        A question and answer never saved get their ids now, so faces can follow them from screen to disk.
+        """
         assert self.request.chat is not None
-        self._item = _Unsaved(self.request.chat.id, question, answer, answer_id, self.turn)
-        with self._queue.lock:
-            self._queue.items.append(self._item)
-        self.turn.saved = False
+        turn = self.turn
+        if question is not None:  # neither is in the history: both get their ids now
+            question = {**question, "id": new_id()}
+            turn.user_id, turn.assistant_id = question["id"], new_id()
+        self._item = Item(self.request.chat.id, question, {**answer, "id": turn.assistant_id}, question is None, turn)
+        self._queue.add(self._item)
+        turn.saved = False
         if not (quiet and exc.reason == "locked"):
             self._tell(exc)
 

@@ -4,6 +4,7 @@ and the turn is saved once the history can be written again."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from itertools import pairwise
 
@@ -37,6 +38,13 @@ def stream(session: ChatSession, prompt: str = PROMPT, fault=None, at: int = 3):
     return session.send(prompt, on_update=on_update), shown
 
 
+def on_disk_messages(store: HistoryStore, name: str) -> list[dict]:
+    """The chat's messages as its file holds them (a short chat: all in its head), not as this process shows them."""
+    chat_id = store.chat_info(name).id
+    data = json.loads((store.root / "chats" / f"{chat_id}.json").read_text())
+    return list(data["messages"].values())
+
+
 def assert_kept(turn, shown, reason: str) -> None:
     assert turn.status == STATUS_COMPLETE and turn.text == shown[-1] and len(shown) > 5
     assert all(later.startswith(earlier) for earlier, later in pairwise(shown))  # nothing shown was taken back
@@ -52,8 +60,10 @@ def test_a_disk_that_fills_up_mid_stream_keeps_the_answer_and_saves_it_later(tmp
         session.use_chat("physics")
         turn, shown = stream(session, fault=lambda: fill(disk))
         assert_kept(turn, shown, "full")
-        stored = session.store.get_chat("physics").messages
-        assert stored[-1].status == STATUS_INTERRUPTED and turn.text.startswith(stored[-1].content)
+        on_disk = on_disk_messages(session.store, "physics")
+        assert on_disk[-1]["status"] == STATUS_INTERRUPTED and turn.text.startswith(on_disk[-1]["content"])
+        shown = session.store.get_chat("physics").messages[-1]  # every read in this kernel shows what was seen
+        assert (shown.content, shown.status, shown.id) == (turn.text, STATUS_COMPLETE, turn.assistant_id)
         os.unlink(disk / ".filler")
         assert recorder.retry_save(session.store) == 1
         answer = session.store.get_chat("physics").messages[-1]
@@ -116,3 +126,22 @@ def test_the_magic_shows_the_answer_and_one_line(magics, tmp_path):
         assert run(shell, "%%chat -c notes\nthird").stderr == ""
         contents = [m.content for m in HistoryStore(disk / "mmchat").get_chat("notes").messages]
         assert contents[::2] == ["first", "second question", "third"]
+
+
+def test_every_read_shows_the_unsaved_turn_with_the_ids_it_is_saved_under():
+    store = HistoryStore()
+    session = ChatSession(store=store)
+    session.use_chat("shown")
+    session.send("saved question")
+    with read_only(store.root):
+        turn, _shown = stream(session, "unsaved question")
+        page = store.page("shown", limit=3)
+        assert [m.content for m in page.messages][1:] == ["unsaved question", turn.text]
+        assert (page.first, page.total) == (1, 4) and page.messages[-1].id == turn.assistant_id
+        assert store.tail("shown", chars=1).messages[-1].id == turn.assistant_id
+        assert store.chat_info("shown").total == 4
+        assert store.page("shown", before=2, limit=5).total == 4 and len(store.page("shown", before=2).messages) == 2
+    assert recorder.retry_save(store) == 1
+    stored = on_disk_messages(store, "shown")
+    assert [m["id"] for m in stored[2:]] == [turn.user_id, turn.assistant_id]
+    assert stored[-1]["content"] == turn.text and stored[-1]["status"] == STATUS_COMPLETE

@@ -15,6 +15,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ from tinydb import Query, TinyDB
 from ..errors import ChatNotFound, CorruptHistoryError, HistoryError, HistorySaveError
 from ..i18n import _
 from ..types import STATUS_COMPLETE, ChatRecord, ChatSummary, Message, MessageRecord, now_iso
-from . import folded, segments, trust
+from . import folded, segments, trust, unsaved
 from . import journal as kinds
 from .chatfile import ChatFile
 from .index import ChatIndex, Entry, newest_first, to_summary
@@ -60,6 +61,7 @@ class HistoryStore:
         self._lock = store_lock(self.layout.lock, lock_timeout)
         self._index = ChatIndex(self.layout)
         self._journal = Journal(self.layout.changes)
+        self._unsaved = unsaved.of(self.root)
         self._ready = False
         #: Names of the migrations this open applied (empty when the data was current).
         self.migrations_applied: list[str] = []
@@ -106,22 +108,35 @@ class HistoryStore:
         """Every readable chat, most recently updated first (a damaged chat file is left out with a warning)."""
         return [to_summary(e) for e in sorted(_readable(self._index.refresh()), key=newest_first)]
 
+    # Reads show turns this process could not save yet as if they were saved (see `unsaved.py`): what the user saw
+    # stays on every face until it is.
+
     def get_chat(self, chat: ChatRef) -> ChatRecord:
         """The chat with all its messages, oldest first."""
-        return self._reading(chat, ChatFile.record)
+        record = self._reading(chat, ChatFile.record)
+        record.messages = self._unsaved.overlay(record.id, record.messages)
+        return record
 
     def chat_info(self, chat: ChatRef) -> ChatTail:
         """The chat's header and message count, without its messages."""
-        return self.tail(chat, chars=0, at_least=0)
+        info = self._reading(chat, lambda file: file.tail(0, 0))
+        total = info.total + self._unsaved.added(info.id)
+        return replace(info, first=total, total=total)
 
     def tail(self, chat: ChatRef, *, chars: int, at_least: int = 1) -> ChatTail:
         """The chat's header and its newest messages: at least `at_least` of them, and as many more as it takes for
         their content to reach `chars` characters (or the whole chat). What a turn reads to build its context."""
-        return self._reading(chat, lambda file: file.tail(chars, at_least))
+        return self._unsaved.view(self._reading(chat, lambda file: file.tail(chars, at_least)), at_end=True)
 
     def page(self, chat: ChatRef, *, before: int | None = None, limit: int = 50) -> ChatTail:
         """Up to `limit` messages just before position `before` (None: the newest), for scrolling back."""
-        return self._reading(chat, lambda file: file.page(before, limit))
+        stored = self._reading(chat, lambda file: file.page(before, limit))
+        total = stored.total + self._unsaved.added(stored.id)
+        end = total if before is None else max(0, min(before, total))
+        view = self._unsaved.view(stored, at_end=end > stored.total)
+        reach = view.messages[: max(0, end - view.first)]  # the messages before `end`
+        messages = reach[len(reach) - min(len(reach), max(0, limit)) :]
+        return replace(view, messages=messages, first=end - len(messages))
 
     def rename_chat(self, chat: ChatRef, new_name: str) -> ChatRecord:
         """Give a chat a new name; raises `ChatNameTaken` if another chat has it. Returns the chat's header as a
