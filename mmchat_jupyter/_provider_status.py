@@ -17,7 +17,7 @@ from .errors import ConfigError
 from .i18n import _
 
 if TYPE_CHECKING:
-    from ._settings import Settings
+    from ._layers import Layers
     from .providers import Provider
     from .providers.options import OptionSpec
     from .session import ChatSession
@@ -41,7 +41,7 @@ class ProviderStatus:
         return asdict(self)
 
 
-def provider_status(settings: Settings, name: str, *, default: str | None = None) -> ProviderStatus:
+def provider_status(settings: Layers, name: str, *, default: str | None = None) -> ProviderStatus:
     """The status of provider `name` under `settings`; ConfigError only for a name nobody registered."""
     from .providers.registry import problems, provider_class
 

@@ -24,10 +24,10 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     for name in list(os.environ):
         if name.startswith(_CREDENTIAL_PREFIXES):
             monkeypatch.delenv(name)
-    from mmchat_jupyter import _settings, config
+    from mmchat_jupyter import _layers, config
 
     config.KERNEL.clear()  # %config ChatMagics.* of an earlier test's shell
-    _settings._reported.clear()  # "said once" is per process: each test starts unsaid
+    _layers._reported.clear()  # "said once" is per process: each test starts unsaid
     home = tmp_path_factory.mktemp("mmchat-home")
     monkeypatch.setenv("MMCHAT_HOME", str(home))
     monkeypatch.setenv("MMCHAT_LANG", "en")

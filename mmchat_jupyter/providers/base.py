@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import random
-import re
-import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar
 
 import httpx
 
@@ -29,6 +26,7 @@ from .._redact import Secret, clip, install_log_filter
 from ..i18n import N_, _
 from ..types import Chunk, Completion, GenerationParams, Message
 from ._bridge import async_from_sync, sync_from_async
+from ._errors import ErrorMapping, tls_verify_failure
 from ._parsing import BodyParser, ErrorEvent, MalformedStream, StreamParser
 from .options import Options
 
@@ -43,7 +41,7 @@ DEFAULT_READ_TIMEOUT = 120.0
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-class Provider:
+class Provider(ErrorMapping):
     """One LLM service behind one interface (README: "Writing a provider" is the contract for plugins).
 
     Subclasses set the class attributes, read their settings in `__init__` (explicit keyword > environment) and
@@ -173,11 +171,6 @@ class Provider:
             log.debug("%s: unreadable model list", self.name)
             return None
 
-    def describe(self) -> dict[str, str]:
-        """Where this provider's settings come from, for `%chat providers` and `mmchat doctor`; never values."""
-        found = [var for var in self.credential_env if os.environ.get(var)]
-        return {"base_url": self.base_url, "credentials": ", ".join(found) or _("not configured")}
-
     # -- shared helpers for subclasses ----------------------------------------------------------------------------
 
     @staticmethod
@@ -189,42 +182,6 @@ class Provider:
             if candidate:
                 return Secret(candidate)
         return None
-
-    def make_error(
-        self, status: int, server_message: str, response: httpx.Response | None = None
-    ) -> errors.ProviderError:
-        """Map a status and the server's own message to our exception with a one-line 'what to do'."""
-        headers = response.headers if response is not None else httpx.Headers()
-        common = _ErrorContext(provider=self.name, status=status, request_id=_request_id(headers))
-        said = clip(server_message).strip() or httpx.codes.get_reason_phrase(status)
-        if status in (401, 403):
-            text = _("{label} rejected the credentials ({status}: {said}): {hint}.")
-            return errors.AuthError(
-                text.format(label=self.label, status=status, said=said, hint=_(self.auth_hint)), **common
-            )
-        if status == 429:
-            retry_after = _retry_after(headers)
-            when = (
-                _("retry in {seconds:.0f} s").format(seconds=math.ceil(retry_after))
-                if retry_after is not None
-                else _("wait a minute and retry")
-            )
-            text = _("{label} is limiting requests (429: {said}): {when}.")
-            return errors.RateLimitError(
-                text.format(label=self.label, said=said, when=when), retry_after=retry_after, **common
-            )
-        if status >= 500:
-            text = _("{label} failed on its side ({status}: {said}): try again in a minute.")
-            return errors.ServerError(text.format(label=self.label, status=status, said=said), **common)
-        hints = {
-            404: _("check the model name (%chat models {name})").format(name=self.name),
-            413: _("the request is too large: shorten the prompt or start a new chat"),
-        }
-        # Servers that answer an unknown model with 400 (LiteLLM, vLLM) still say so in words.
-        model_named = status == 400 and re.search(r"\bmodel\b", said, re.IGNORECASE) is not None
-        hint = hints.get(404 if model_named else status, _("check the model and the generation parameters"))
-        text = _("{label} refused the request ({status}: {said}): {hint}.")
-        return errors.InvalidRequestError(text.format(label=self.label, status=status, said=said, hint=hint), **common)
 
     # -- drivers --------------------------------------------------------------------------------------------------
 
@@ -379,7 +336,7 @@ class Provider:
             return None
         if exc is not None and not isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError)):
             return None
-        if exc is not None and _tls_verify_failure(exc):  # retrying cannot fix a certificate
+        if exc is not None and tls_verify_failure(exc):  # retrying cannot fix a certificate
             return None
         retry_after = error.retry_after if isinstance(error, errors.RateLimitError) else None
         delay = retry_after if retry_after is not None else self.backoff * 2**attempt + random.uniform(0, 0.1)
@@ -394,86 +351,6 @@ class Provider:
         if expected and got != expected:
             raise MalformedStream(f"expected {expected}, got {got or 'no content type'}")
 
-    def _transport_error(
-        self, exc: Exception, partial: str, response: httpx.Response | None = None
-    ) -> errors.ProviderError:
-        """Our exception for a failure other than an error response; `response` when the answer had begun.
-
-        An `ErrorEvent` (the server reported an error mid-stream) is mapped like an error response.
-        """
-        if isinstance(exc, ErrorEvent):
-            error = self.make_error(exc.status, exc.message, response)
-            error.partial_text = partial
-            return error
-        common: dict[str, Any] = {"provider": self.name, "partial_text": partial}
-        if response is not None:
-            common.update(status=response.status_code, request_id=_request_id(response.headers))
-        if isinstance(exc, MalformedStream):
-            text = _("{label} sent a response we cannot read ({detail}): try again; report it if it persists.")
-            return errors.StreamError(text.format(label=self.label, detail=exc), **common)
-        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-            text = _("{label} did not answer within {seconds:g} s: try again, or raise MMCHAT_READ_TIMEOUT.")
-            return errors.ProviderTimeout(text.format(label=self.label, seconds=self.timeout.read), **common)
-        url = _failed_url(exc)
-        if partial:
-            message = _("The connection to {label} dropped mid-answer: the text so far is kept; try again.").format(
-                label=self.label)
-        elif _tls_verify_failure(exc):
-            message = _("Cannot verify the TLS certificate of {label} at {url}: {hint}.").format(
-                label=self.label, url=url or self.base_url, hint=_(self.tls_hint))
-        else:
-            message = self.unreachable(url)
-        return errors.ProviderConnectionError(message, **common)
-
-    def unreachable(self, url: str | None) -> str:
-        """The one line for a server that cannot be reached; `url` is the address that failed, when known."""
-        text = _("Cannot reach {label} at {url}: check the network, proxy settings and the base URL.")
-        return text.format(label=self.label, url=url or self.base_url)
-
-
 def _overrides(cls: type, method: str) -> bool:
     """Whether `cls` (a Provider subclass) has its own `method`."""
     return getattr(cls, method) is not getattr(Provider, method)
-
-
-def _failed_url(exc: BaseException) -> str | None:
-    """The address (scheme, host, port, path) of the request that failed, when httpx knows it."""
-    try:
-        request = exc.request  # type: ignore[attr-defined]
-    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when the error has no request
-        return None
-    url = request.url
-    return str(url.copy_with(query=None, fragment=None))
-
-
-def _tls_verify_failure(exc: BaseException) -> bool:
-    """Whether `exc` was caused by a certificate that could not be verified (httpx chains the ssl error)."""
-    chain: list[BaseException] = []
-    cause: BaseException | None = exc
-    while cause is not None and cause not in chain:  # a hand-made chain may loop
-        chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    return any(isinstance(link, ssl.SSLCertVerificationError) for link in chain)
-
-
-class _ErrorContext(TypedDict):
-    """What every ProviderError is told besides its message."""
-
-    provider: str
-    status: int | None
-    request_id: str | None
-
-
-def _request_id(headers: httpx.Headers) -> str | None:
-    request_id: str | None = headers.get("x-request-id") or headers.get("x-server-trace-id")
-    return request_id
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

@@ -39,9 +39,6 @@ class EchoProvider(Provider):
     def check(self, messages: Sequence[Message], params: GenerationParams) -> None:
         """Nothing can be misconfigured offline."""
 
-    def describe(self) -> dict[str, str]:
-        return {"base_url": _("offline"), "credentials": _("none needed")}
-
     def answer(self, messages: list[Message], params: GenerationParams) -> str:
         """The full Markdown answer for this conversation."""
         from ..export.transcript import close_fences  # not at import: providers load with the magic

@@ -18,7 +18,8 @@ import httpx
 from .. import errors
 from ..i18n import _, get_language
 from ..types import Chunk, GenerationParams, Message
-from .base import CONNECT_TIMEOUT, Provider, _retry_after
+from ._errors import retry_after_of
+from .base import CONNECT_TIMEOUT, Provider
 from .openai import OpenAIProvider, OpenAIStreamParser, error_message
 
 GATEWAY_ENV = "MMCHAT_GATEWAY_URL"
@@ -114,7 +115,7 @@ class GatewayProvider(OpenAIProvider):
         if status in (401, 403):
             return errors.AuthError(message, **common)
         if status == 429:
-            return errors.RateLimitError(message, retry_after=_retry_after(headers), **common)
+            return errors.RateLimitError(message, retry_after=retry_after_of(headers), **common)
         if status >= 500:
             return errors.ServerError(message, **common)
         return errors.InvalidRequestError(message, **common)
@@ -130,10 +131,6 @@ class GatewayProvider(OpenAIProvider):
             raise self.error_from_response(response)
         prefix = f"{self.name}/"
         return [str(m["id"])[len(prefix):] for m in response.json().get("data", []) if str(m["id"]).startswith(prefix)]
-
-    def describe(self) -> dict[str, str]:
-        return {"base_url": self.gateway, "credentials": _("via the hub's gateway")}
-
 
 class GatewayStreamParser(OpenAIStreamParser):
     """OpenAI's chunks, plus the gateway's `mmchat_replace`: a YandexGPT answer revised, sent whole."""

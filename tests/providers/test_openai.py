@@ -123,7 +123,7 @@ def test_configured(env, configured):
 
 def test_credentials_never_show():
     provider = OpenAIProvider(api_key=KEY)
-    assert KEY not in repr(provider) + str(vars(provider)) + str(provider.describe())
+    assert KEY not in repr(provider) + str(vars(provider))
 
 
 # -- the stream parser (no I/O) --------------------------------------------------------------------------------

@@ -161,7 +161,7 @@ def test_settings_from_the_environment(monkeypatch):
 
 def test_credentials_never_show():
     provider = YandexGPTProvider(api_key=KEY, iam_token="t1.secret-iam", folder_id=FOLDER)
-    shown = repr(provider) + str(vars(provider)) + str(provider.describe())
+    shown = repr(provider) + str(vars(provider))
     assert KEY not in shown and "t1.secret-iam" not in shown
 
 
