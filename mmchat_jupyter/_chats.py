@@ -20,7 +20,7 @@ from .i18n import _
 from .types import ChatRecord, ChatSummary, MessageRecord
 
 if TYPE_CHECKING:
-    from .history import HistoryStore, SearchHit
+    from .history import Changes, ChatTail, HistoryStore, SearchHit
     from .session import ChatSession
 
 ChatRef = ChatRecord | ChatSummary | str
@@ -82,6 +82,24 @@ class Chats:
         """The chat's messages, oldest first, `limit` of them from `offset`."""
         messages = self.get(chat).messages
         return messages[offset : None if limit is None else offset + limit]
+
+    def page(self, chat: ChatRef, *, before: int | None = None, limit: int = 50) -> ChatTail:
+        """Up to `limit` messages just before position `before` (None: the newest), oldest first, for scrolling
+        back; `first`/`total` say where they are in the chat."""
+        return self._store.page(chat, before=before, limit=limit)
+
+    def info(self, chat: ChatRef) -> ChatTail:
+        """The chat's header and how many messages it holds, without reading them."""
+        return self._store.chat_info(chat)
+
+    def change_seq(self) -> int:
+        """A number that grows with every change to the history, from any face or process (cheap: poll it)."""
+        return self._store.change_seq()
+
+    def changes(self, since: int) -> Changes:
+        """The changes after `since` (chats created, renamed, deleted, cleared; messages added, updated; settings),
+        and the `seq` to ask from next; `resync` when some may have been missed (re-read the list then)."""
+        return self._store.changes(since)
 
     def problems(self) -> builtins.list[CorruptHistoryError]:
         """Every damaged file in the history, each naming its file."""

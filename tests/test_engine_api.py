@@ -127,3 +127,17 @@ def test_the_public_message_type_is_accepted_by_the_store(session):
     chat = session.chats.create("typed")
     session.store.append_message(chat, Message("user", "from the public type"))
     assert session.chats.get(chat).messages[0].content == "from the public type"
+
+
+def test_pages_info_and_the_change_signal_for_faces_that_follow_a_chat(session):
+    seq = session.chats.change_seq()
+    for n in range(3):
+        session.send(f"question {n}", chat="followed")
+    assert session.chats.change_seq() > seq
+    found = session.chats.changes(seq)
+    assert {change.kind for change in found.events} >= {"chat_created", "message_added"} and not found.resync
+    info = session.chats.info("followed")
+    assert (info.name, info.total, info.messages) == ("followed", 6, [])
+    page = session.chats.page("followed", before=4, limit=2)
+    assert [m.content for m in page.messages] == ["question 1", session.chats.get("followed").messages[3].content]
+    assert page.first == 2
