@@ -156,3 +156,16 @@ def test_show_has_the_chats_own_title_and_local_dates(shell, monkeypatch):
     shown = run(shell, "%chat show shown").final["text/markdown"]
     assert shown.startswith("# shown\n\n*2 messages · created ") and "Exported" not in shown
     assert " UTC" not in shown
+
+
+def test_doctor_says_a_saved_provider_is_gone_and_how_to_fix_it():
+    """Regression: with `provider=nosuch` saved, `mmchat doctor` reported all ✓."""
+    import subprocess
+    import sys
+
+    ChatSession(admin=MMChat()).store.update_settings(provider="nosuch")
+    done = subprocess.run([sys.executable, "-m", "mmchat_jupyter.cli", "doctor"], capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert done.returncode == 1
+    assert "✗  Your saved settings: provider='nosuch' cannot be used" in done.stdout
+    assert "Fix: %chat set provider=echo" in done.stdout

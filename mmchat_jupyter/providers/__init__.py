@@ -2,7 +2,8 @@
 
     get_provider("gigachat")          a ready provider (settings from keywords, else the environment)
     list_providers()                  every registered name
-    default_provider_name()           the first configured provider, else "echo"
+
+Which provider is configured, and which is the default, is the engine's to say (`session.providers.status()`).
 
 For plugin authors (README: "Writing a provider"): `Provider`, its `Options` with `option()`, and the parsers the
 sans-IO hooks return (`StreamParser` for line-based bodies, `SSEParser` for server-sent events, `MalformedStream`
@@ -12,7 +13,7 @@ for a body that cannot be read).
 from ._parsing import MalformedStream, SSEParser, StreamParser
 from .base import Provider
 from .options import Options, OptionSpec, option
-from .registry import default_provider_name, get_provider, list_providers, provider_class
+from .registry import get_provider, list_providers, provider_class
 
 __all__ = [
     "MalformedStream",
@@ -21,7 +22,6 @@ __all__ = [
     "Provider",
     "SSEParser",
     "StreamParser",
-    "default_provider_name",
     "get_provider",
     "list_providers",
     "option",

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
-from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
@@ -144,11 +142,3 @@ def provider_class(name: str) -> type[Provider]:
 def get_provider(name: str, **settings: Any) -> Provider:
     """A ready provider; `settings` override the environment (base_url, api_key, transport, ...)."""
     return provider_class(name)(**settings)
-
-
-def default_provider_name(env: Mapping[str, str] = os.environ) -> str:
-    """The first built-in provider with credentials present, else the offline echo provider."""
-    for name in PREFERENCE:
-        if provider_class(name).configured(env):
-            return name
-    return "echo"
