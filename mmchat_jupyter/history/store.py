@@ -51,14 +51,15 @@ class HistoryStore:
     same root at once. Methods taking a chat accept a `ChatRecord` or a chat's id or name.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, lock_timeout: float | None = None) -> None:
         # Absolute, so a later chdir in the notebook does not move the history.
         self.root = (Path(root).expanduser() if root is not None else default_root()).absolute()
         trust.check_folder(self.root)  # another user's folder could redirect providers: refused, one line
         self.layout = Layout(self.root)
-        #: How long a write waits for another process holding the history before `HistorySaveError`.
-        self.lock_timeout = lock_timeout
-        self._lock = store_lock(self.layout.lock, lock_timeout)
+        #: How long a write waits for another process holding the history before `HistorySaveError`
+        #: (default: $MMCHAT_LOCK_TIMEOUT, else 30 s; a slow network home may want more).
+        self.lock_timeout = lock_timeout if lock_timeout is not None else _lock_timeout()
+        self._lock = store_lock(self.layout.lock, self.lock_timeout)
         self._index = ChatIndex(self.layout)
         self._journal = Journal(self.layout.changes)
         self._unsaved = unsaved.of(self.root)
@@ -501,6 +502,13 @@ class HistoryStore:
                 "to see the names."
             ).format(chat=chat, root=self.root)
         )
+
+
+def _lock_timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get("MMCHAT_LOCK_TIMEOUT") or 30.0))
+    except ValueError:
+        return 30.0
 
 
 def _readable(entries: dict[str, Entry]) -> list[Entry]:

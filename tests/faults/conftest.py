@@ -64,6 +64,7 @@ def kernel(world, disk, user, provider) -> Iterator[Kernel]:
     env = {
         "PATH": "/usr/bin:/bin", "HOME": str(world), "PYTHONPATH": str(world / "src"),
         "MMCHAT_HOME": str(disk / "mmchat"), "MMCHAT_LANG": "en", "MMCHAT_ECHO_DELAY": ECHO_DELAY,
+        "MMCHAT_LOCK_TIMEOUT": "2",  # "locked" faults: a held lock is reported after 2 s, not 30
         "OPENAI_API_KEY": "sk-fault-suite", "OPENAI_BASE_URL": provider.url + "/v1",
         "JUPYTER_RUNTIME_DIR": str(world / "runtime"), "IPYTHONDIR": str(world / "ipython"),
     }

@@ -121,3 +121,10 @@ def test_reads_do_not_wait_for_a_writer_holding_the_lock(store, tmp_path):
     finally:
         os.close(fd)
     impatient.append_message("alpha", role="user", content="x")
+
+
+def test_the_lock_wait_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MMCHAT_LOCK_TIMEOUT", "0.25")
+    assert HistoryStore().lock_timeout == 0.25
+    monkeypatch.setenv("MMCHAT_LOCK_TIMEOUT", "soon")
+    assert HistoryStore().lock_timeout == 30.0
