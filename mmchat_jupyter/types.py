@@ -91,13 +91,21 @@ class Completion:
     """A whole answer: what a stream adds up to. Pieces are joined lazily, so adding stays O(1) per chunk.
 
     `chunks` counts the chunks added and `last` is the latest, so a display that follows the answer chunk by
-    chunk can take just the delta (see `StreamingRenderer.follow`).
+    chunk can take just the delta (see `StreamingRenderer.follow`). With `keep_text=False` it keeps no text, only
+    the rest: for a relay that passes each chunk on (the gateway), so that memory does not grow with the answer.
     """
 
     def __init__(
-        self, text: str = "", usage: Usage | None = None, finish_reason: str | None = None, model: str | None = None
+        self,
+        text: str = "",
+        usage: Usage | None = None,
+        finish_reason: str | None = None,
+        model: str | None = None,
+        *,
+        keep_text: bool = True,
     ) -> None:
         self._pieces = [text] if text else []
+        self._keep = keep_text
         self.usage = usage
         self.finish_reason = finish_reason
         self.model = model
@@ -117,10 +125,11 @@ class Completion:
     def add(self, chunk: Chunk) -> None:
         self.chunks += 1
         self.last = chunk
-        if chunk.replace:
-            self._pieces = [chunk.text]
-        elif chunk.text:
-            self._pieces.append(chunk.text)
+        if self._keep:
+            if chunk.replace:
+                self._pieces = [chunk.text]
+            elif chunk.text:
+                self._pieces.append(chunk.text)
         if chunk.usage is not None:
             self.usage = chunk.usage
         if chunk.finish_reason is not None:

@@ -214,7 +214,7 @@ class ChatCompletionsHandler(APIHandler):
         except errors.MMChatError as exc:
             self.gateway.metrics.upstream_errors.labels(**call.labels, error=type(exc).__name__).inc()
             log.warning("%s failed for %s: %r", call.provider, call.caller.name, exc)
-            outcome = client_error(exc, provider.label)
+            outcome = client_error(exc, provider.label, begun=tally.chars > 0)
         finally:
             self.gateway.metrics.active.labels(provider=call.provider).dec()
         usage = tally.usage or Usage(call.prompt_tokens, tally.tokens, call.prompt_tokens + tally.tokens)

@@ -43,6 +43,8 @@ class Upstreams:
             if name in settings or (name != "echo" and provider_class(name).configured(env))
         ]
         self.providers: dict[str, Provider] = {name: get_provider(name, **settings.get(name, {})) for name in names}
+        for provider in self.providers.values():
+            provider.keep_text = False  # each chunk goes on to the client: nothing of an answer stays here
         self.offered = {name: list(models) for name, models in (offered or {}).items()}
         self._models: tuple[float, list[str]] | None = None
         self._listing: asyncio.Lock | None = None
@@ -94,9 +96,10 @@ class ClientError:
     retry_after: float | None = None
 
 
-def client_error(exc: errors.MMChatError, label: str) -> ClientError:
-    """The client's view of a provider failure. Problems of the gateway's own credentials or network are the
-    administrator's to fix: the caller is told so, and the detail goes to the gateway's log only."""
+def client_error(exc: errors.MMChatError, label: str, *, begun: bool = False) -> ClientError:
+    """The client's view of a provider failure (`begun`: part of the answer had been sent). Problems of the
+    gateway's own credentials or network are the administrator's to fix: the caller is told so, and the detail goes
+    to the gateway's log only."""
     if isinstance(exc, errors.AuthError):
         text = _("The hub's LLM gateway could not sign in to {label}: tell your administrator.")
         return ClientError(502, "upstream_error", text.format(label=label))
@@ -108,8 +111,11 @@ def client_error(exc: errors.MMChatError, label: str) -> ClientError:
     if isinstance(exc, errors.ProviderTimeout):
         text = _("{label} did not answer in time: try again.")
         return ClientError(504, "upstream_error", text.format(label=label))
-    if isinstance(exc, errors.ProviderConnectionError) and not exc.partial_text:
-        text = _("The hub's LLM gateway cannot reach {label}: try again later, or tell your administrator.")
+    if isinstance(exc, errors.ProviderConnectionError):
+        if begun:
+            text = _("The connection to {label} dropped mid-answer: the text so far is kept; try again.")
+        else:
+            text = _("The hub's LLM gateway cannot reach {label}: try again later, or tell your administrator.")
         return ClientError(502, "upstream_error", text.format(label=label))
     if isinstance(exc, errors.ProviderError):  # 5xx, an unreadable stream, a connection lost mid-answer
         return ClientError(502, "upstream_error", exc.message)

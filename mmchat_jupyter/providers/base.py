@@ -95,6 +95,9 @@ class Provider(ErrorMapping):
         self._async_transport = async_transport
         self._client: httpx.Client | None = None
         self._aclients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        #: False for a relay that passes each chunk on and needs no `partial_text` in its errors (the gateway):
+        #: the drivers then keep nothing of the answer, so memory does not grow with it.
+        self.keep_text = True
 
     # -- what a provider implements (no I/O) ------------------------------------------------------------------
 
@@ -213,7 +216,7 @@ class Provider(ErrorMapping):
                     waited += delay
                     time.sleep(delay)
                     continue
-                body, answer = BodyParser(self.new_parser()), Completion()
+                body, answer = BodyParser(self.new_parser()), Completion(keep_text=self.keep_text)
                 try:
                     self._check_content_type(response)
                     for data in response.iter_bytes():  # decoded: a server may gzip the stream
@@ -260,7 +263,7 @@ class Provider(ErrorMapping):
                     waited += delay
                     await asyncio.sleep(delay)
                     continue
-                body, answer = BodyParser(self.new_parser()), Completion()
+                body, answer = BodyParser(self.new_parser()), Completion(keep_text=self.keep_text)
                 try:
                     self._check_content_type(response)
                     async for data in response.aiter_bytes():
