@@ -6,7 +6,7 @@ Prints:
     usage ledger on SQLite (one replica) and, when PostgreSQL is installed, on PostgreSQL (several replicas);
   - throughput with 100 concurrent streams (answers and chunks a second, through the gateway and straight);
   - the gateway's memory (RSS) idle, at 100 concurrent streams, and at 100 streams whose clients read slowly
-    (a 64 KiB receive buffer, 50 ms between reads) while the provider sends 1 MB each as fast as it can: it
+    (a 64 KiB receive buffer, 50 ms between reads) while the provider sends 1 MB, then 3 MB, each as fast as it can: it
     must stay flat, since the gateway reads from the provider only as fast as the client takes.
 
 Every request is metered (limits are set, so each one is admitted and settled through the ledger), and the caller
@@ -202,13 +202,14 @@ def throughput_and_memory(gateway: ProcessGateway, fake_url: str, token: str, co
           f"({STREAMS / through:.0f} answers/s, {STREAMS * SMALL / through:.0f} chunks/s); "
           f"straight {straight:.2f} s ({STREAMS * SMALL / straight:.0f} chunks/s)")
     print(f"gateway RSS: idle {idle:.1f} MB, peak at {STREAMS} streams {busy.peak:.1f} MB")
-    answer(conn, BIG_CHUNKS, BIG_CHUNK_BYTES)
-    before = rss_mb(pid)
-    with Sampler(pid) as slow:
-        seconds, read = asyncio.run(streams(*via, slow=True))
-    print(f"{STREAMS} slow readers of {BIG_CHUNKS * BIG_CHUNK_BYTES / 1e6:.0f} MB each ({read / 1e6:.0f} MB in "
-          f"{seconds:.1f} s): gateway RSS {before:.1f} MB before, peak {slow.peak:.1f} MB "
-          f"(+{slow.peak - before:.1f} MB for {read / 1e6:.0f} MB passed through: flat)")
+    for chunks in (BIG_CHUNKS, 3 * BIG_CHUNKS):  # flat: the same growth whatever the answers' size
+        answer(conn, chunks, BIG_CHUNK_BYTES)
+        before = rss_mb(pid)
+        with Sampler(pid) as slow:
+            seconds, read = asyncio.run(streams(*via, slow=True))
+        print(f"{STREAMS} slow readers of {chunks * BIG_CHUNK_BYTES / 1e6:.0f} MB each ({read / 1e6:.0f} MB in "
+              f"{seconds:.1f} s): gateway RSS {before:.1f} MB before, peak {slow.peak:.1f} MB "
+              f"(+{slow.peak - before:.1f} MB)")
 
 
 def main() -> None:
