@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import venv
+from html.parser import HTMLParser
 from pathlib import Path
 
 import tomllib
@@ -144,12 +145,61 @@ def check_ipython() -> None:
     if not asked.success or not captured.outputs:
         fail(f"%%chat showed no answer: {asked.error_in_exec!r} {captured.stderr}")
     html = captured.outputs[-1].data.get("text/html", "")
-    for expected in ('<div class="mmchat-md">', "<strong>wheel</strong>", "<code>code</code>", "mmchat-footer"):
-        if expected not in html:
-            fail(f"the rendered answer lacks {expected!r}: {html[-500:]}")
-    if "<script>" in html.split("</style>")[-1]:
-        fail("the rendered answer lets a <script> through")
+    answer = RenderedAnswer(html)
+    problems = answer.problems("<script>alert(1)</script>")
+    if problems:
+        fail(f"the rendered answer {'; '.join(problems)}: {html[-500:]}")
     say("%load_ext + %%chat rendered an answer (echo provider, sanitized HTML)")
+
+
+VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"})
+
+
+class RenderedAnswer(HTMLParser):
+    """What matters in %%chat's HTML, whatever the markup's details: the answer inside an element of class
+    `mmchat-md` with its Markdown rendered, the footer, and nothing active (no script, no event handler)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.depth = 0  # > 0 while inside the answer's element
+        self.seen: set[str] = set()  # "strong:wheel", "code:code", "footer", "answer"
+        self.text: list[str] = []  # the answer's text, entities decoded
+        self.active: list[str] = []
+        self.open: list[str] = []
+        self.feed(page)  # <style> content is text to the parser, never tags
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if tag in ("script", "iframe", "object", "embed") or any(name.startswith("on") for name, _ in attrs):
+            self.active.append(tag)
+        if "mmchat-footer" in classes:
+            self.seen.add("footer")
+        if self.depth or "mmchat-md" in classes:
+            self.seen.add("answer")
+            self.depth += tag not in VOID
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth and tag not in VOID:
+            self.depth -= 1
+        if self.open:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self.text.append(data)
+            if self.open and self.open[-1] in ("strong", "code"):
+                self.seen.add(f"{self.open[-1]}:{data}")
+
+    def problems(self, inert: str) -> list[str]:
+        wanted = {"answer": "has no element of class mmchat-md", "strong:wheel": "lacks **wheel** in <strong>",
+                  "code:code": "lacks `code` in <code>", "footer": "lacks the footer"}
+        found = [problem for key, problem in wanted.items() if key not in self.seen]
+        if self.active:
+            found.append(f"lets active markup through ({', '.join(self.active)})")
+        if inert not in "".join(self.text):
+            found.append(f"does not show {inert!r} as text")
+        return found
 
 
 def check_panel(package_dir: Path) -> None:
