@@ -1,86 +1,77 @@
-"""The panel's settings sheet, templates and exports: what they show and what a change does, as plain functions of
-the session (widget.py only wires them to messages and traits)."""
+"""The panel's settings sheet, templates and exports: what they show and what a change does, through the engine's
+API only (widget.py wires them to messages and traits).
+
+A choice made in the panel (provider, model, temperature, any option the provider declares) holds for this
+panel's session — and so for `%%chat` in the same kernel when the panel shares its session — but not for other
+notebooks: "Save as defaults" saves the session's choices for every later session. The language is a user-wide
+preference and is saved at once; the system prompt belongs to the chat.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from . import _panel_state as state
-from .errors import MMChatError
-from .export import FORMATS, export_chat, normalise_format, safe_filename
-from .i18n import _, get_language
-from .providers import provider_class
+from .export import FORMATS, normalise_format, safe_filename
+from .i18n import get_language
 from .session import ChatSession
-from .templates import all_templates, apply_template
 
-#: Settings the sheet can clear (back to the administrator's or the provider's default).
-CLEARABLE = ("temperature", "max_tokens", "system")
+#: Options every provider takes under these names; any other is one of the provider's own ("PROVIDER.NAME").
+COMMON = ("temperature", "max_tokens", "top_p")
 
 
 def apply(session: ChatSession, chat_id: str, key: str, value: Any) -> None:
-    """Change one setting from the panel: validated, saved as the default for the next panel and %%chat."""
-    if value in (None, "") and key in CLEARABLE:
-        if key in session.admin.locked:
-            raise session.settings.locked_error(key)
-        session.store.update_settings(**{key: None})
-    elif key == "provider":
-        value = session.set_default("provider", value)
-        session.set_default("model", provider_class(value).default_model)
-        if session.provider_name is not None:  # a panel opened with provider=... follows the switch
-            session.provider_name, session.model = value, None
+    """Change one setting from the panel; validated (a ConfigError line names what is valid)."""
+    value = None if value == "" else value
+    if key == "system":
+        session.chats.set_system(chat_id, value)
+    elif key == "lang":
+        session.settings.set("lang", value)
+    elif key in ("provider", "model", *COMMON):
+        session.choose(key, value)
     else:
-        value = session.set_default(key, value)
-        if key == "model" and session.model is not None:
-            session.model = value
-    if key == "system":  # the chat's own system prompt would hide the new default: keep them the same
-        session.store.update_chat_meta(chat_id, system=value or None)
+        session.choose(f"{session.resolve()[0]}.{key}", value)
+
+
+def save_defaults(session: ChatSession) -> None:
+    """Save this session's choices as the defaults of every later panel, `%%chat` and `Chat`."""
+    choices = session.choices
+    if choices.get("provider") is not None:
+        session.settings.set("provider", choices["provider"])
+    for provider, model in (choices.get("models") or {}).items():
+        session.settings.set(f"{provider}.model", model)
+    for key in COMMON:
+        if key in choices:
+            session.settings.set(key, choices[key])
+    for provider, options in (choices.get("options") or {}).items():
+        for name, value in options.items():
+            session.settings.set(f"{provider}.{name}", value)
 
 
 def snapshot(session: ChatSession, chat_system: str | None) -> dict[str, Any]:
-    """The traits of the settings sheet and the pickers; `settings` stays usable when resolving fails.
-
-    Returns {providers, locked, templates, settings, error}: `error` is the MMChatError resolving raised, if any.
-    """
-    user = session.store.get_settings()
-    shown = {"lang": get_language(), "system": chat_system or session.settings.get("system") or ""}
-    result: dict[str, Any] = {
-        "providers": state.provider_choices(session.admin),
+    """The settings sheet and the pickers: {settings, locked, templates}. `settings` holds provider, model,
+    lang, system, and `options`: the provider's declared options with their current values."""
+    values = {setting.key: setting.value for setting in session.settings.all()}
+    provider = values["provider"]
+    options = []
+    for spec in session.providers.options(provider):
+        if spec.name == "model":
+            continue
+        value = values.get(spec.name if spec.name in COMMON else f"{provider}.{spec.name}")
+        options.append({**spec.as_dict(), "value": value, "accepts": spec.accepts()})
+    return {
+        "settings": {"provider": provider, "model": values["model"], "lang": get_language(), "options": options,
+                     "system": chat_system or values.get("system") or ""},
         "locked": list(session.admin.locked),
-        "templates": [{"name": name, "title": title, "text": text}
-                      for name, (title, text) in all_templates(user.get("templates") or {}).items()],
-        "settings": shown,
-        "error": None,
+        "templates": [{"name": t.name, "title": t.title, "text": t.text} for t in session.templates.list()],
     }
-    try:
-        name, params = session.resolve()
-    except MMChatError as exc:  # e.g. a saved provider the administrator no longer allows: still switchable
-        result["error"] = exc
-        return result
-    result["settings"] = {**shown, "provider": name, "model": params.model, "temperature": params.temperature,
-                          "max_tokens": params.max_tokens}
-    return result
-
-
-def fill_template(session: ChatSession, name: str, text: str) -> str:
-    user = session.store.get_settings().get("templates") or {}
-    return apply_template(name, text, user)
-
-
-def save_template(session: ChatSession, name: str, text: str) -> None:
-    name = name.strip()
-    if not name:
-        raise MMChatError(_("A template needs a name: type one and press Save."))
-    user = dict(session.store.get_settings().get("templates") or {})
-    user[name] = text
-    session.store.update_settings(templates=user)
 
 
 def download(session: ChatSession, chat_id: str, format: str) -> dict[str, Any]:
     """The chat exported in `format`, as the fields of a `download` message."""
     fmt = normalise_format(format)
-    record = session.store.get_chat(chat_id)
     return {
-        "filename": safe_filename(record.name) + FORMATS[fmt][0],
+        "filename": safe_filename(session.chats.info(chat_id).name) + FORMATS[fmt][0],
         "mime": state.EXPORT_MIME.get(fmt, "text/plain"),
-        "content": str(export_chat(record, fmt)),
+        "content": str(session.chats.export(chat_id, fmt)),
     }

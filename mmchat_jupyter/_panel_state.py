@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._format import format_datetime
-from .config import MMChat
-from .history import HistoryStore, SearchHit
 from .i18n import SUPPORTED, _, ngettext
-from .providers import list_providers, provider_class
 from .render import render_markdown
 from .types import FINISH_CONTENT_FILTER, FINISH_LENGTH, STATUS_ERROR, STATUS_INTERRUPTED, MessageRecord
+
+if TYPE_CHECKING:
+    from .session import ChatSession
 
 log = logging.getLogger("mmchat_jupyter.widget")
 
@@ -58,6 +58,9 @@ def ui_strings() -> dict[str, str]:
         "regenerate": _("Regenerate answer"),
         "rename": _("Rename chat"),
         "save": _("Save"),
+        "save_defaults": _("Save as defaults"),
+        "save_defaults_hint": _("Use these choices in new panels, and in %%chat in other notebooks too"),
+        "saved": _("Saved"),
         "save_template": _("Save input as a template"),
         "search_chats": _("Search chats"),
         "send": _("Send"),
@@ -69,6 +72,7 @@ def ui_strings() -> dict[str, str]:
         "template_name": _("Template name"),
         "templates": _("Templates"),
         "thinking": _("Waiting for the answer"),
+        "top_p": _("Top P (0–1)"),
     }
 
 
@@ -90,21 +94,21 @@ def export_formats() -> list[dict[str, str]]:
     return [{"id": fmt, "label": labels.get(fmt, fmt)} for fmt in FORMATS]
 
 
-def provider_choices(admin: MMChat) -> list[dict[str, Any]]:
-    """The providers the administrator allows, each with its models; unconfigured ones are labelled so."""
+def provider_choices(session: ChatSession, models: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The providers the administrator allows, each with its models (`models` holds the lists fetched from the
+    servers so far; the others show their known models). Unconfigured ones are labelled so; broken plugins are
+    left out (`session.providers.problems()` says why)."""
     choices = []
-    for name in list_providers():
-        if admin.allowed_providers and name not in admin.allowed_providers:
+    allowed_models = session.admin.allowed_models
+    for status in session.providers.list():
+        if not status.allowed or status.error:
             continue
-        try:
-            cls = provider_class(name)
-        except Exception:  # a broken third-party plugin must not take the panel down
-            log.warning("Provider %r cannot be loaded; the panel leaves it out", name, exc_info=True)
-            continue
-        label = cls.label if cls.configured() else _("{label} (not set up)").format(label=cls.label)
-        models = list(cls.known_models) or [cls.default_model]
-        allowed = admin.allowed_models.get(name)
-        choices.append({"name": name, "label": label, "models": [m for m in models if not allowed or m in allowed]})
+        cls = session.providers.provider_class(status.name)
+        label = status.label if status.configured else _("{label} (not set up)").format(label=status.label)
+        names = models.get(status.name) or list(cls.known_models) or [cls.default_model]
+        allowed = allowed_models.get(status.name)
+        choices.append({"name": status.name, "label": label,
+                        "models": [m for m in names if not allowed or m in allowed]})
     return choices
 
 
@@ -160,18 +164,17 @@ def badge(record: MessageRecord) -> str:
     return ""
 
 
-def chat_rows(store: HistoryStore, search: str) -> list[dict[str, str]]:
+def chat_rows(session: ChatSession, search: str) -> list[dict[str, str]]:
     """The drawer's rows: every chat, or those whose name or messages contain `search`. `detail` is the message
     count (or the matching text), `when` the whole date and time of the last change: each has a line of its own."""
     needle = search.strip()
     rows: dict[str, dict[str, str]] = {}
-    for chat in store.list_chats():
+    for chat in session.chats.list():
         if needle.casefold() in chat.name.casefold():
             detail = ngettext("{n} message", "{n} messages", chat.message_count).format(n=chat.message_count)
             rows[chat.id] = {**_row(chat.id, chat.name, detail), "when": format_datetime(chat.updated)}
     if needle:
-        hits: list[SearchHit] = store.search(needle, limit=200)
-        for hit in hits:
+        for hit in session.chats.search(needle, limit=200):
             rows.setdefault(hit.chat_id, _row(hit.chat_id, hit.chat_name, _snippet(hit.message.content, needle)))
     return list(rows.values())
 

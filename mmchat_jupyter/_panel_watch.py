@@ -1,6 +1,6 @@
 """What a panel must refresh after changes made elsewhere: a `%%chat` cell, another kernel, `mmchat`, the server API.
 
-Every write to the history, from any process, is announced in its change journal (`HistoryStore.change_seq()` is
+Every write to the history, from any process, is announced in its change journal (`session.chats.change_seq()` is
 one stat; `changes(since)` reads what is new). The panel polls it while it lives and refreshes only what changed.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .history import HistoryStore
+    from ._chats import Chats
 
 #: Seconds between looks at the change journal.
 INTERVAL = 0.5
@@ -17,12 +17,12 @@ INTERVAL = 0.5
 EVERYTHING, SETTINGS, CHAT, MESSAGES, DRAWER = "everything", "settings", "chat", "messages", "drawer"
 
 
-def changed(store: HistoryStore, since: int, chat_id: str) -> tuple[int, set[str]]:
+def changed(chats: Chats, since: int, chat_id: str) -> tuple[int, set[str]]:
     """The journal position to ask from next, and what to refresh: any of EVERYTHING (changes may have been
     missed), SETTINGS, CHAT (the current chat was renamed or deleted), MESSAGES (of the current chat), DRAWER."""
-    if store.change_seq() == since:
+    if chats.change_seq() == since:
         return since, set()
-    changes = store.changes(since)
+    changes = chats.changes(since)
     if changes.resync:
         return changes.seq, {EVERYTHING}
     todo = set()

@@ -137,13 +137,14 @@ class ChatPanel(anywidget.AnyWidget):
         self._total = 0  # messages in the current chat
         self._chat_system: str | None = None  # the current chat's own system prompt
         self._transcripts: list[DisplayHandle] = []
+        self._models: dict[str, list[str]] = {}  # provider -> the models its server listed
         self.on_msg(self._on_message)
         if session is None:
             session = _session_for(chat, provider, model)
         elif chat is not None:
             session.use_chat(chat)
         self.session = session
-        self._seq = session.store.change_seq()
+        self._seq = session.chats.change_seq()
         self._watcher = self._loop.create_task(self._watch()) if self._loop is not None else None
         with self._shown_errors():  # the panel still shows, with the error in its one line
             self._refresh()
@@ -205,17 +206,17 @@ class ChatPanel(anywidget.AnyWidget):
 
     def _do_older(self, _msg: dict[str, Any]) -> None:
         if self._log.more:
-            self.send(self._log.older(self.session.store.page(self._log.chat, before=self._log.first, limit=PAGE)))
+            self.send(self._log.older(self.session.chats.page(self._log.chat, before=self._log.first, limit=PAGE)))
 
     def _show_newest(self) -> None:
-        page = self.session.store.page(self.chat["id"], limit=PAGE)
+        page = self.session.chats.page(self.chat["id"], limit=PAGE)
         self._total = page.total
         self.send(self._log.reset(page))
         self._update_transcript()
 
     def _sync(self, replaces: str | None = None) -> None:
         """Bring the window in step with the chat's newest messages (after a turn, or a change made elsewhere)."""
-        page = self.session.store.page(self.chat["id"], limit=PAGE)
+        page = self.session.chats.page(self.chat["id"], limit=PAGE)
         self._total = page.total
         for message in self._log.sync(page, replaces=replaces):
             self.send(message)
@@ -316,7 +317,7 @@ class ChatPanel(anywidget.AnyWidget):
         if ref is not None and ref not in (self.chat["id"], self.chat["name"]):
             self._refresh_chat()  # `%chat use` in this kernel
             return
-        self._seq, todo = watch.changed(self.session.store, self._seq, self.chat["id"])
+        self._seq, todo = watch.changed(self.session.chats, self._seq, self.chat["id"])
         if watch.EVERYTHING in todo:
             self._refresh()
             return
@@ -343,14 +344,18 @@ class ChatPanel(anywidget.AnyWidget):
         self._refresh_chat()
 
     def _do_rename_chat(self, msg: dict[str, Any]) -> None:
-        self.session.store.rename_chat(str(msg["id"]), str(msg["name"]))
+        self.session.chats.rename(str(msg["id"]), str(msg["name"]))
         self._refresh_chat()
 
     def _do_delete_chat(self, msg: dict[str, Any]) -> None:
         chat_id = str(msg["id"])
         if chat_id == self.chat.get("id"):
             self._idle()
-        self.session.store.delete_chat(chat_id)
+        self.session.chats.delete(chat_id)
+        if chat_id == self.chat.get("id"):  # show the most recent chat left rather than a new empty one
+            remaining = self.session.chats.list(limit=1)
+            if remaining:
+                self.session.use_chat(remaining[0].id, create=False)
         self._refresh_chat()
 
     def _do_clear(self, _msg: dict[str, Any]) -> None:
@@ -374,17 +379,23 @@ class ChatPanel(anywidget.AnyWidget):
 
     def _do_set(self, msg: dict[str, Any]) -> None:
         settings.apply(self.session, self.chat["id"], str(msg["key"]), msg.get("value"))
+        if msg["key"] == "system":
+            self._chat_system = msg.get("value") or None
         if msg["key"] == "lang":
             self._refresh()
         else:
             self._refresh_settings()
 
+    def _do_save_defaults(self, _msg: dict[str, Any]) -> None:
+        settings.save_defaults(self.session)
+        self.send({"type": "saved"})
+
     def _do_template(self, msg: dict[str, Any]) -> None:
-        text = settings.fill_template(self.session, str(msg["name"]), str(msg.get("text", "")))
+        text = self.session.templates.apply(str(msg["name"]), str(msg.get("text", "")))
         self.send({"type": "fill", "view": msg.get("view"), "text": text})
 
     def _do_save_template(self, msg: dict[str, Any]) -> None:
-        settings.save_template(self.session, str(msg["name"]), str(msg["text"]))
+        self.session.templates.add(str(msg["name"]).strip(), str(msg["text"]))
         self._refresh_settings()
 
     def _do_export(self, msg: dict[str, Any]) -> None:
@@ -403,15 +414,29 @@ class ChatPanel(anywidget.AnyWidget):
             self._refresh_settings()  # last: a policy error here still leaves the chat shown
 
     def _refresh_settings(self) -> None:
-        snapshot = settings.snapshot(self.session, self._chat_system)
+        provider = self.session.settings.get("provider")
         with self.hold_sync():
-            self.providers, self.locked = snapshot["providers"], snapshot["locked"]
-            self.templates, self.settings = snapshot["templates"], snapshot["settings"]
-        if snapshot["error"] is not None:
-            raise snapshot["error"]
+            self.providers = state.provider_choices(self.session, self._models)
+            snapshot = settings.snapshot(self.session, self._chat_system)
+            self.locked, self.templates, self.settings = snapshot["locked"], snapshot["templates"], snapshot["settings"]
+        self._fetch_models(provider)
         notices = self.session.notices()  # e.g. a saved provider that is no longer allowed: the default is used
         if notices:
             self.error = " ".join(notices)
+
+    def _fetch_models(self, provider: str) -> None:
+        """Ask the provider's server for its models (an OpenAI-compatible server lists its own) off the kernel's
+        loop, once per provider; the pickers show the known models meanwhile."""
+        if provider in self._models or self._loop is None:
+            return
+        self._models[provider] = []
+        future = self._loop.run_in_executor(None, self.session.providers.models, provider)
+        future.add_done_callback(lambda done: self._got_models(provider, done))
+
+    def _got_models(self, provider: str, done: asyncio.Future[list[str]]) -> None:
+        with self._shown_errors():
+            self._models[provider] = done.result()  # a refused key: its one line in the panel
+            self.providers = state.provider_choices(self.session, self._models)
 
     def _refresh_chat(self) -> None:
         """The current chat's name and newest messages, as after switching to it."""
@@ -424,16 +449,16 @@ class ChatPanel(anywidget.AnyWidget):
 
     def _refresh_drawer(self) -> None:
         if self._drawer is not None:
-            self.chats = state.chat_rows(self.session.store, self._drawer)
+            self.chats = state.chat_rows(self.session, self._drawer)
 
     def _current(self) -> Any:
         """The current chat's header; if it was deleted (here or elsewhere), the most recent chat or a new one."""
         with contextlib.suppress(ChatNotFound):
             ref = self.session.chat_ref
-            return self.session.store.chat_info(ref) if ref is not None else self.session.chat
+            return self.session.chats.info(ref) if ref is not None else self.session.chat
         with contextlib.suppress(ChatNotFound):
             return self.session.chat  # a chat named but not created yet is created now
-        remaining = self.session.store.list_chats()
+        remaining = self.session.chats.list(limit=1)
         if remaining:
             return self.session.use_chat(remaining[0].id, create=False)
         return self.session.new_chat()

@@ -17,6 +17,7 @@ from mmchat_jupyter.history import HistoryStore
 from mmchat_jupyter.session import ChatSession
 from mmchat_jupyter.types import Chunk, Completion
 from mmchat_jupyter.widget import ChatPanel
+from tests.fakes.openai_compat import RecordedLiteLLM
 
 PANEL_JS = Path(__file__).resolve().parents[1] / "mmchat_jupyter" / "static" / "panel.js"
 
@@ -196,18 +197,36 @@ def test_provider_failure_is_one_line_with_what_to_do(monkeypatch):
     assert "YANDEX_" in rec.panel.error  # names the setting to fix
 
 
-def test_settings_persist_as_defaults_and_can_be_cleared():
+def option(panel: ChatPanel, name: str) -> Any:
+    return next(o for o in panel.settings["options"] if o["name"] == name)["value"]
+
+
+def test_settings_hold_for_this_panel_until_saved_as_defaults():
     rec = make_panel()
-    store = rec.panel.session.store
     rec.panel.handle({"type": "set", "key": "temperature", "value": "0.4"})
     rec.panel.handle({"type": "set", "key": "max_tokens", "value": "300"})
-    assert store.get_settings()["temperature"] == 0.4 and rec.panel.settings["max_tokens"] == 300
+    rec.panel.handle({"type": "set", "key": "top_p", "value": "0.9"})
+    assert option(rec.panel, "temperature") == 0.4 and option(rec.panel, "max_tokens") == 300
+    assert ChatSession().resolve()[1].temperature is None  # another notebook's %%chat: untouched
     rec.panel.handle({"type": "set", "key": "temperature", "value": ""})
-    assert "temperature" not in store.get_settings() and rec.panel.settings["temperature"] is None
+    assert option(rec.panel, "temperature") is None
     rec.panel.handle({"type": "set", "key": "temperature", "value": "7"})
-    assert "temperature must be" in rec.panel.error
+    assert "temperature" in rec.panel.error and "\n" not in rec.panel.error
+    rec.panel.handle({"type": "save_defaults"})
+    assert rec.of("saved") and ChatSession().resolve()[1].top_p == 0.9  # now for every later session
     rec.panel.handle({"type": "set", "key": "system", "value": "Answer in haiku."})
     assert rec.panel.session.chat.meta["system"] == "Answer in haiku." == rec.panel.settings["system"]
+
+
+def test_the_sheet_offers_the_providers_own_options():
+    rec = Recorder(ChatPanel(session=ChatSession(provider="yandexgpt")))
+    names = [o["name"] for o in rec.panel.settings["options"]]
+    assert names[:3] == ["temperature", "max_tokens", "top_p"] and "reasoning_mode" in names
+    rec.panel.handle({"type": "set", "key": "reasoning_mode", "value": "ENABLED_HIDDEN"})
+    assert option(rec.panel, "reasoning_mode") == "ENABLED_HIDDEN"
+    assert rec.panel.session.resolve()[1].extra["reasoning_mode"] == "ENABLED_HIDDEN"
+    rec.panel.handle({"type": "set", "key": "reasoning_mode", "value": "SOMETIMES"})
+    assert "DISABLED" in rec.panel.error  # the valid choices, in one line
 
 
 def test_a_provider_the_administrator_forbids_is_an_error_line_not_a_broken_panel():
@@ -219,13 +238,15 @@ def test_a_provider_the_administrator_forbids_is_an_error_line_not_a_broken_pane
     assert panel.error == "" and panel.settings["provider"] == "echo"
 
 
-def test_provider_switch_persists_provider_and_its_default_model():
+def test_provider_switch_is_this_panels_choice_with_that_providers_model():
     rec = make_panel()
     rec.panel.handle({"type": "set", "key": "provider", "value": "gigachat"})
     assert rec.panel.settings["provider"] == "gigachat" and rec.panel.settings["model"] == "GigaChat"
-    assert HistoryStore().get_settings()["provider"] == "gigachat"
+    assert "provider" not in HistoryStore().get_settings()  # not every notebook's default (issue 14)
     rec.panel.handle({"type": "set", "key": "model", "value": "GigaChat-Pro"})
-    assert ChatSession().resolve()[1].model == "GigaChat-Pro"  # the next panel or %%chat uses it
+    assert rec.panel.session.resolve()[1].model == "GigaChat-Pro"
+    rec.panel.handle({"type": "save_defaults"})
+    assert ChatSession().resolve()[1].model == "GigaChat-Pro"  # saved: the next panel or %%chat uses it
 
 
 def test_language_switch_resends_strings():
@@ -367,3 +388,22 @@ def test_every_string_the_front_end_uses_comes_from_python():
             for key in ([match] if isinstance(match, str) else match)}
     assert len(used) > 30
     assert used <= set(ui_strings()), f"panel.js uses strings Python does not send: {used - set(ui_strings())}"
+
+
+def test_an_openai_compatible_servers_own_models_are_offered(monkeypatch):
+    """The recorded LiteLLM proxy lists `mock-gpt` at /v1/models: the panel offers that, not OpenAI's models."""
+    with RecordedLiteLLM() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", server.master_key)
+
+        async def main(key: str) -> ChatPanel:
+            monkeypatch.setenv("OPENAI_API_KEY", key)
+            panel = ChatPanel(session=ChatSession(provider="openai"))
+            await until(lambda: panel._models.get("openai") or panel.error)
+            return panel
+
+        panel = asyncio.run(main(server.master_key))
+        assert next(p for p in panel.providers if p["name"] == "openai")["models"] == ["mock-gpt"]
+        assert server.requests[-1].path == "/v1/models"
+        refused = asyncio.run(main("sk-wrong-key-1111"))
+        assert "did not accept the key" in refused.error and "sk-wrong" not in refused.error

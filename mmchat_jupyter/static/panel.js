@@ -422,16 +422,23 @@ function render({ model, el }) {
   }
   function renderSheet() {
     const settings = model.get("settings"), locked = model.get("locked");
-    const field = (key, control) => h("label", {}, t(key), Object.assign(control, { disabled: locked.includes(key),
-      onchange: () => ask("set", { key, value: control.value }) }));
-    const number = (key, attrs) => h("input", { type: "number", value: settings[key] ?? "", placeholder: t("auto"), ...attrs });
+    const field = (key, label, control, title = null) => h("label", { title }, label,
+      Object.assign(control, { disabled: locked.includes(key), onchange: () => ask("set", { key, value: control.value }) }));
+    const choice = (values, current) => h("select", {}, h("option", { value: "", text: t("auto") }),
+      ...values.map((v) => h("option", { value: v, text: v, selected: String(current) === v })));
+    // Every option the provider declares (temperature, max_tokens, top_p and its own), as its kind says
+    const option = (o) => field(o.name, model.get("strings")[o.name] ?? o.name,
+      o.kind === "choice" ? choice(o.choices, o.value) : o.kind === "boolean" ? choice(["true", "false"], o.value)
+        : h("input", { type: o.kind === "text" ? "text" : "number", value: o.value ?? "", placeholder: t("auto"),
+          min: o.low ?? null, max: o.high ?? null, step: o.kind === "integer" ? 1 : "any" }),
+      `${o.help} (${o.accepts})`);
     const lang = h("select", {}, ...model.get("languages").map((l) =>
       h("option", { value: l.code, text: l.label, selected: l.code === settings.lang })));
-    ui.sheet.replaceChildren(
-      field("temperature", number("temperature", { min: 0, max: 2, step: 0.1 })),
-      field("max_tokens", number("max_tokens", { min: 1, step: 1 })),
-      field("system", h("textarea", { value: settings.system ?? "", placeholder: t("system_placeholder"), rows: 3 })),
-      field("lang", lang));
+    ui.saveDefaults = h("button", { type: "button", class: "mmc-save-defaults", text: t("save_defaults"),
+      title: t("save_defaults_hint"), onclick: () => ask("save_defaults") });
+    ui.sheet.replaceChildren(...(settings.options ?? []).map(option),
+      field("system", t("system"), h("textarea", { value: settings.system ?? "", placeholder: t("system_placeholder"), rows: 3 })),
+      field("lang", t("lang"), lang), ui.saveDefaults);
   }
   function renderChats() {
     const current = currentChat().id;
@@ -592,6 +599,9 @@ function render({ model, el }) {
     } else if (msg.type === "delta") {
       renderStream();
       follow();
+    } else if (msg.type === "saved") {
+      ui.saveDefaults.textContent = t("saved");
+      setTimeout(() => (ui.saveDefaults.textContent = t("save_defaults")), 1500);
     } else if (msg.type === "fill") {
       ui.input.value = msg.text;
       fitInput();
