@@ -73,9 +73,13 @@ CHROME_STRINGS = """(root) => {
 
 
 def english_leftovers(panel) -> list[str]:
+    """Chrome strings with an English word in them. Code names are not words: a magic (`%%chat`), an option's name
+    (`top_p`, `reasoning_mode`) or value (`ENABLED_HIDDEN`) is what the user types, in any language."""
     leftovers = []
     for text in panel.root.evaluate(CHROME_STRINGS):
-        words = set(re.findall(r"[A-Za-z]{3,}", text)) - ALLOWED
+        tokens = re.findall(r"%*[A-Za-z][A-Za-z_]*", text)
+        words = {w for w in tokens if len(w) >= 3 and not w.startswith("%") and "_" not in w and not w.isupper()}
+        words -= ALLOWED
         if words:
             leftovers.append(text)
     return leftovers
