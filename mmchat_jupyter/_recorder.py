@@ -177,20 +177,9 @@ class Recorder:
             self.turn.save_error = HistorySaveError(text.format(error=exc.message), reason=exc.reason)
 
     def _fields(self, status: str) -> dict[str, Any]:
-        turn = self.turn
-        return {
-            "role": "assistant",
-            "content": turn.text,
-            "provider": turn.provider,
-            "model": turn.model,
-            "params": turn.params.as_dict(),
-            "usage": turn.usage.as_dict() if turn.usage else None,
-            "status": status,
-            "finish_reason": turn.finish_reason,
-            "error": turn.error,
-            "cache_key": self.request.cache_key if status == STATUS_COMPLETE else None,
-            "created": now_iso(),
-        }
+        cache_key = self.request.cache_key if status == STATUS_COMPLETE else None
+        fields: dict[str, Any] = {**self.turn.as_message(status), "cache_key": cache_key, "created": now_iso()}
+        return fields
 
 
 def _changes(answer: dict[str, Any]) -> dict[str, Any]:

@@ -72,6 +72,21 @@ class Turn(Completion):
     def __repr__(self) -> str:
         return f"<Turn {self.status} {self.provider}/{self.model} {len(self.text)} chars>"
 
+    def as_message(self, status: str | None = None) -> dict[str, Any]:
+        """The answer as a stored message holds it, from the turn itself (`status`: the one to store, else the
+        turn's): what the recorder saves and what the server API returns."""
+        return {
+            "role": "assistant",
+            "content": self.text,
+            "provider": self.provider,
+            "model": self.model,
+            "params": self.params.as_dict(),
+            "usage": self.usage.as_dict() if self.usage else None,
+            "status": status or self.status,
+            "finish_reason": self.finish_reason,
+            "error": self.error,
+        }
+
 
 @dataclass
 class Request:

@@ -21,6 +21,7 @@ from ..export.document import from_json
 from ..i18n import _
 from ..session import ChatSession, Turn, saved_language
 from ..types import ChatRecord, ChatSummary, MessageRecord
+from ._changes import Changes
 
 log = logging.getLogger("mmchat_jupyter.server")
 
@@ -214,13 +215,11 @@ class Service:
 
     def change_seq(self) -> int:
         """The history's change journal position: one stat(), cheap enough to poll."""
-        # The journal has no engine facet yet: the one place the API reads the store (tests/test_faces.py knows).
-        seq: int = self.session.store.change_seq()
-        return seq
+        return self.session.chats.change_seq()
 
-    def changes(self, since: int) -> Any:
+    def changes(self, since: int) -> Changes:
         """The history's changes after `since`, from every process and face."""
-        return self.session.store.changes(since)
+        return self.session.chats.changes(since)
 
     def saved_language(self) -> str | None:
         """The user's saved language; the settings file is read again only when it changed (one stat per request:
@@ -261,16 +260,4 @@ def message_view(record: MessageRecord) -> dict[str, Any]:
 
 def turn_view(turn: Turn) -> dict[str, Any]:
     """The answer a turn produced, in the shape of a stored message, from the turn itself (not re-read)."""
-    return {
-        "id": turn.assistant_id,
-        "role": "assistant",
-        "content": turn.text,
-        "provider": turn.provider,
-        "model": turn.model,
-        "params": turn.params.as_dict(),
-        "usage": turn.usage.as_dict() if turn.usage else None,
-        "status": turn.status,
-        "finish_reason": turn.finish_reason,
-        "error": turn.error,
-        "cached": turn.cached,
-    }
+    return {"id": turn.assistant_id, **turn.as_message(), "cached": turn.cached}

@@ -42,6 +42,9 @@ def test_streamed_turn(api: httpx.Client, chat: str, fake_openai: FakeOpenAI, hi
     assert [(m.role, m.content, m.status) for m in stored] == [
         ("user", "Что такое медиана?", "complete"), ("assistant", "".join(pieces), "complete")]
     assert stored[1].id == done["id"] and stored[1].usage == done["usage"]
+    # The answer the API returns is the message the chat then holds (built once, from the turn, for both).
+    shown = api.get(f"/chats/{chat}").json()["messages"][-1]
+    assert {k: v for k, v in done.items() if k != "cached"} == {k: v for k, v in shown.items() if k != "created"}
 
 
 def test_json_turn_and_context(api: httpx.Client, chat: str, fake_openai: FakeOpenAI) -> None:
