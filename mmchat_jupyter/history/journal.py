@@ -30,6 +30,7 @@ from typing import Any
 
 from ..types import now_iso
 from .paths import FILE_MODE
+from .storage import encode_json
 
 MAX_BYTES = 512 * 1024
 
@@ -83,7 +84,7 @@ class Journal:
     def append(self, kind: str, **fields: Any) -> None:
         """Record one change; never raises for a disk that refuses (the data write already succeeded)."""
         line = {"kind": kind, **{k: v for k, v in fields.items() if v is not None}, "time": now_iso()}
-        data = (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        data = encode_json(line) + b"\n"
         with suppress(OSError):
             self._write(data)
 

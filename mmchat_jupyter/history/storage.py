@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import secrets
 import time
@@ -24,7 +25,7 @@ from typing import Any
 
 from tinydb.storages import Storage
 
-from ..errors import CorruptHistoryError, HistorySaveError
+from ..errors import CorruptHistoryError, HistoryError, HistorySaveError
 from ..i18n import _
 from .paths import FILE_MODE, TEMP_SUFFIX
 
@@ -147,6 +148,38 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def encode_json(data: Any) -> bytes:
+    """`data` as the standard JSON every history file holds (UTF-8, compact).
+
+    A float JSON cannot spell (NaN, infinity) is refused with a one-line HistoryError naming the field: Python's
+    json would write `NaN` / `Infinity`, which strict readers (JavaScript's JSON.parse, jq, the server API's
+    clients) reject, so no history file may ever hold one. A value that is not JSON at all is a TypeError.
+    """
+    try:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        found = _non_finite(data)
+        if found is None:
+            raise
+        raise HistoryError(
+            _("Nothing was saved: {field} is {value}, a number history cannot store (JSON has no NaN or "
+              "infinity).").format(field=found[0], value=found[1])
+        ) from None
+    return text.encode("utf-8")
+
+
+def _non_finite(value: Any, where: str = "") -> tuple[str, float] | None:
+    """The first NaN or infinity in `value`, with its field path ("params.temperature"), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "the value", value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True, sync_folder: bool = True) -> None:
     """Replace `path` with `data` as JSON: temp file, fsync, `os.replace` (see the module docstring).
 
@@ -154,7 +187,7 @@ def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True,
     `sync_folder=False` leaves the folder's fsync (needed when the file is new) to a caller writing several.
     """
     # Serialise first: a value that is not JSON fails here, before anything touches the disk.
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    payload = encode_json(data)
     try:
         previous_mtime = os.stat(path).st_mtime_ns
     except FileNotFoundError:

@@ -10,7 +10,6 @@ and the server API poll to follow changes made elsewhere.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,7 +32,15 @@ from .lock import store_lock
 from .migrations import SCHEMA_VERSION, migrate, stored_version
 from .paths import Layout, default_root, is_id, make_dir, new_id
 from .records import MESSAGE_FIELDS, ROLES, check_name, default_name, jsonable, new_message
-from .storage import AtomicJSONStorage, check_schema, damaged, fsync_dir, read_json, remove_temp_files
+from .storage import (
+    AtomicJSONStorage,
+    check_schema,
+    damaged,
+    encode_json,
+    fsync_dir,
+    read_json,
+    remove_temp_files,
+)
 from .views import ChatTail, SearchHit, UsageTotal
 
 T = TypeVar("T")
@@ -253,7 +260,7 @@ class HistoryStore:
         changes = jsonable(fields)
         if "role" in changes and changes["role"] not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, not {changes['role']!r}")
-        json.dumps(changes)  # a value that cannot be stored fails here, with nothing written
+        encode_json(changes)  # a value that cannot be stored fails here, with nothing written
         with self._write(wait), self._open(chat) as file:
             updated = file.update(message_id, changes)
             header = file.header()
@@ -352,7 +359,7 @@ class HistoryStore:
 
     def update_settings(self, **changes: Any) -> dict[str, Any]:
         """Change settings in one atomic write; a value of None removes the key. Returns the new settings."""
-        json.dumps(changes)  # a value that cannot be stored fails here, with nothing written
+        encode_json(changes)  # a value that cannot be stored fails here, with nothing written
         with self._write():
             trust.check_file(self.layout.settings)
             db = TinyDB(

@@ -243,3 +243,43 @@ def test_a_wrong_typed_field_damages_only_its_chat_named_once(store, field):
         reader.get_chat("hand-edited")
     assert [p.path for p in reader.problems()] == [str(path)]
     assert reader.get_chat("fine").messages[0].content == "kept"
+
+
+def refuse_constant(name: str) -> None:
+    raise ValueError(f"not JSON: {name}")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_no_history_file_ever_holds_nan_or_infinity(store, bad):
+    """Python's json writes NaN and Infinity, which are not JSON (JSON.parse, jq and strict readers refuse them):
+    every write refuses them with one line naming the field, and nothing is written."""
+    chat = store.create_chat("kept")
+    answer_id = store.append_message(chat, role="assistant", content="before", params={"temperature": 0.5})
+    before = {path: path.read_bytes() for path in store.root.rglob("*") if path.is_file() and path.name != ".lock"}
+    question = {"role": "user", "content": "q"}
+    attempts = [
+        ("params.temperature", lambda: store.append_message(chat, role="user", content="x",
+                                                            params={"temperature": bad})),
+        ("usage.total_tokens", lambda: store.append_messages(
+            chat, [question, {"role": "assistant", "content": "", "usage": {"total_tokens": bad}}])),
+        ("params.temperature", lambda: store.update_message(chat, answer_id, params={"temperature": bad})),
+        ("temperature", lambda: store.update_settings(temperature=bad)),
+        ("scores.1", lambda: store.update_chat_meta(chat, scores=[1.0, bad])),
+    ]
+    for field, attempt in attempts:
+        with pytest.raises(HistoryError) as info:
+            attempt()
+        message = str(info.value)
+        assert "\n" not in message and f"{field} is {bad}, a number history cannot store" in message
+    after = {path: path.read_bytes() for path in store.root.rglob("*") if path.is_file() and path.name != ".lock"}
+    assert after == before
+    for path in after:  # and what is there is standard JSON
+        for line in path.read_text(encoding="utf-8").splitlines():
+            json.loads(line, parse_constant=refuse_constant)
+
+
+def test_the_writer_itself_refuses_nan(tmp_path):
+    path = tmp_path / "f.json"
+    with pytest.raises(HistoryError, match=r"t\.1\.v is nan"):
+        write_json_atomic(path, {"t": {"1": {"v": float("nan")}}})
+    assert not list(tmp_path.iterdir())
