@@ -242,7 +242,7 @@ def _usage(data: Any) -> Usage | None:
     # total_tokens is what is billed: GigaChat has already taken precached_prompt_tokens off it.
     try:
         counts = [int(data.get(key) or 0) for key in ("prompt_tokens", "completion_tokens", "total_tokens")]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is valid JSON, a float infinity
         raise MalformedStream(f"usage is not a set of counts: {clip(str(data), 80)}") from None
     return Usage(*counts)
 

@@ -222,5 +222,5 @@ def _usage(data: Any) -> Usage | None:
             int(data.get("completion_tokens") or 0),
             int(data.get("total_tokens") or 0),
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is valid JSON, a float infinity
         return None

@@ -240,5 +240,5 @@ def _usage(data: Any) -> Usage | None:
             int(data.get("completionTokens", 0)),
             int(data.get("totalTokens", 0)),
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is valid JSON, a float infinity
         return None

@@ -138,3 +138,27 @@ def test_a_field_of_an_unexpected_json_type_is_not_a_type_error(parser, line, ex
     else:
         with pytest.raises(expected, match="boom"):
             parser().feed_line(line)
+
+
+HUGE = '{"prompt_tokens": 1e999, "completion_tokens": 1, "total_tokens": 2}'  # valid JSON: a float infinity
+CHOICE = '{"choices": [{"delta": {"content": "x"}, "finish_reason": "stop"}], "usage": '
+YANDEX = ('{"result": {"alternatives": [{"message": {"role": "assistant", "text": "x"}, "status": '
+          '"ALTERNATIVE_STATUS_FINAL"}], "usage": {"inputTextTokens": 1e999, "totalTokens": "2"}}}')
+
+
+@pytest.mark.parametrize(
+    ("parser", "line", "refused"),
+    [
+        (OpenAIStreamParser, f"data: {CHOICE}{HUGE}}}", False),  # usage that is not counts: left out
+        (YandexStreamParser, YANDEX, False),
+        (GigaChatParser, f"data: {CHOICE}{HUGE}}}", True),  # GigaChat's rule: a one-line provider error
+    ],
+)
+def test_a_count_too_big_for_an_integer_is_not_an_overflow_error(parser, line, refused):
+    # int(float("inf")) raised OverflowError, which no caller expected: a traceback instead of one line.
+    if refused:
+        with pytest.raises(MalformedStream, match="usage is not a set of counts"):
+            parser().feed_line(line)
+    else:
+        chunks = parser().feed_line(line)
+        assert [chunk.text for chunk in chunks] == ["x"] and all(chunk.usage is None for chunk in chunks)
