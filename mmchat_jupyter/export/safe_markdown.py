@@ -12,7 +12,10 @@ not be able to make any of them run script or fetch something on its own. Two co
     TeX typesets the same and which are inert where math is not understood (`x < y` stays as written);
   * a link or a link reference definition whose destination has a scheme other than http, https or mailto
     (`javascript:` in any spelling: entities, case, control characters) has its bracket escaped, so it is text;
-  * inside code spans and code blocks nothing changes: every renderer shows code as text.
+  * inside code spans and code blocks nothing changes: every renderer shows code as text. Not trusted as code,
+    because renderers disagree on them: a code span that goes on past a line end or holds `~~`, an indented
+    code block right after a non-blank line or with a tab in its indentation inside a quote or list (at worst
+    `&lt;` then shows inside that code).
 
 That leaves code as the one place where `<` stays, so safety rests on every renderer agreeing on what is code.
 The result is parsed again (markdown-it-py, CommonMark + GFM tables) and must contain no HTML, no image and no
@@ -28,6 +31,7 @@ import html
 import re
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 __all__ = ["escape_markdown", "safe_markdown"]
 
@@ -49,6 +53,10 @@ _SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
 _SAFE_SCHEMES = {"http", "https", "mailto"}
 #: Dropped before reading a scheme: more than browsers drop (tabs, newlines, leading spaces), to be safe.
 _URL_NOISE = re.compile(r"[\s\x00-\x20\x7f\u200b-\u200f\u2028\u2029\ufeff]+")
+#: A line's indentation with the container markers in it (quote `>`, list bullets and numbers).
+_INDENTATION = re.compile(r"(?:[ \t>]|[-+*](?=[ \t])|[0-9]{1,9}[.)](?=[ \t]))*")
+_LINE_END = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")
+_LINE_BREAK = re.compile(r"[\r\n]")
 _CLOSERS = {"$$": "$$", "$": "$", "\\(": "\\)", "\\[": "\\]"}
 #: Math must close within this many characters (and `$…$` on its line), or the opener is ordinary text.
 _MATH_SPAN = 4000
@@ -76,11 +84,10 @@ def escape_markdown(text: str) -> str:
 
 def safe_markdown(text: str) -> str:
     """`text` with raw HTML escaped and images made links, code and math as written (see the module docstring)."""
-    lines = text.splitlines(keepends=True)
     code = _code_lines(text)
     out: list[str] = []
     run: list[str] = []
-    for index, line in enumerate(lines):
+    for index, line in enumerate(_lines(text)):
         if index in code:
             out.append(_escape_inline("".join(run)))
             run = []
@@ -95,19 +102,67 @@ def safe_markdown(text: str) -> str:
     return result
 
 
+def _parse(text: str) -> list[Token] | None:
+    r"""markdown-it's tokens, or None where it fails: its port from JavaScript raises IndexError on some inputs
+    (`>- <!--\n>`), and a model's answer must never cost the user the answer."""
+    try:
+        return _parser().parse(text)
+    except Exception:  # noqa: BLE001 - any parser failure: no code is trusted, and no result passes _inert
+        return None
+
+
 def _code_lines(text: str) -> dict[int, bool]:
-    """The lines inside fenced or indented code blocks, as CommonMark has them: index -> is an opening fence."""
+    """The lines inside fenced or indented code blocks, as CommonMark has them and every renderer agrees (see
+    `_trusted`): index -> is an opening fence. Empty where the parser fails: all of it is then escaped as prose."""
     lines: dict[int, bool] = {}
-    for token in _parser().parse(text):
-        if token.type in ("fence", "code_block") and token.map:
-            lines.update(dict.fromkeys(range(*token.map), False))
+    source = _lines(text)
+    for token in _parse(text) or ():
+        if token.type in ("fence", "code_block") and token.map and _trusted(token, source):
+            start, end = token.map
+            lines.update(dict.fromkeys(range(start, end), False))
             if token.type == "fence":
-                lines[token.map[0]] = True
+                lines[start] = True
     return lines
 
 
-def _escape_inline(text: str) -> str:
-    """Escape a run of lines that holds no code block: code spans kept, math made inert, the rest escaped."""
+def _lines(text: str) -> list[str]:
+    r"""`text`'s lines as CommonMark counts them (ends kept): only `\n`, `\r\n` and `\r` end a line, so the
+    indices match the parser's line map (str.splitlines also breaks at form feeds, U+2028 and others)."""
+    return [line for line in _LINE_END.split(text) if line]
+
+
+def _trusted(block: Token, lines: list[str]) -> bool:
+    r"""Whether every renderer reads `block` (a fence or an indented code block) as code, as CommonMark does.
+
+    Not, and so escaped as prose (at worst a conformant renderer shows `&lt;` inside that code), where renderers
+    are known to differ:
+      * right after a line of text, which a parser with laxer tables than GFM's may have made a table that goes
+        on (mistune: any line holding a `|`, the delimiter row's cells not counted against the header's): an
+        indented block (text there otherwise: it cannot interrupt a paragraph) or a fence whose opening line
+        holds a `|`;
+      * a fence right after `[label]:` with nothing after it: mistune takes the fence's line as that link
+        reference definition's destination, and what follows as the paragraph or HTML after it;
+      * an indented block in a quote or list with a tab in its indentation: CommonMark expands the tab to the
+        next tab stop counting the container's markers (`> > \t<img>` is code), mistune does not.
+    """
+    assert block.map is not None
+    start, end = block.map
+    after_text = start > 0 and bool(_INDENTATION.sub("", lines[start - 1], count=1).strip())
+    if block.type == "fence":
+        return not (after_text and ("|" in lines[start] or lines[start - 1].rstrip().endswith("]:")))
+    if after_text:
+        return False
+    return block.level == 0 or not any("\t" in _indentation(line) for line in lines[start:end])
+
+
+def _indentation(line: str) -> str:
+    match = _INDENTATION.match(line)
+    return match.group() if match else ""
+
+
+def _escape_inline(text: str, *, spans: bool = True) -> str:
+    """Escape a run of lines that holds no code block: code spans kept (unless not `spans`), math made inert, the
+    rest escaped."""
     out: list[str] = []
     position = 0
     while (match := _INLINE.search(text, position)) is not None:
@@ -117,9 +172,20 @@ def _escape_inline(text: str) -> str:
         if token[0] == "\\" and token not in _CLOSERS:
             out.append("&lt;" if token == "\\<" else token)  # `\<` is a literal `<`: same as the entity
         elif token[0] == "`":
-            end = _code_span_end(text, position, token)
+            end = _code_span_end(text, position, token) if spans else None
             if end is None:
-                out.append(token)  # no closing run: the backticks are text
+                out.append(token)  # no closing run (or spans not trusted): the backticks are text
+            elif _LINE_BREAK.search(text, position, end):
+                # A span over a line end is code only while every parser keeps those lines one paragraph; one
+                # that reads a line as a table row (mistune's tables are laxer than GFM's) ends the span there,
+                # and pairs the backticks after it differently: no span is trusted to the paragraph's end.
+                paragraph_end = _blank_line(text, position)
+                out.append(token + _escape_inline(text[position:paragraph_end], spans=False))
+                position = paragraph_end
+            elif "~~" in text[position:end]:
+                # mistune lets a strikethrough opened before the span close inside it (`~~a`~~<b>`).
+                out.append(token + _escape_inline(text[position:end - len(token)]) + token)
+                position = end
             else:
                 out.append(text[start:end])
                 position = end
@@ -197,7 +263,10 @@ def _blank_line(text: str, position: int) -> int:
 
 def _inert(markdown: str) -> bool:
     """True when a CommonMark + GFM parser finds no raw HTML and no image in `markdown`."""
-    for token in _parser().parse(markdown):
+    tokens = _parse(markdown)
+    if tokens is None:
+        return False
+    for token in tokens:
         if token.type == "html_block":
             return False
         for child in token.children or ():
