@@ -14,6 +14,7 @@ from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
 from mmchat_jupyter import display as display_module
+from mmchat_jupyter import i18n
 from mmchat_jupyter.display import AnswerView
 from mmchat_jupyter.render import render_markdown
 from mmchat_jupyter.session import Turn
@@ -177,3 +178,15 @@ def test_chat_ask_keeps_one_output_and_never_clears_the_cell(browser):
     turn.status = "complete"
     view.finish(turn)
     assert [o["data"].get("text/plain") for o in browser.outputs] == ["printed before", "One.\n\nTwo.\n\nThree."]
+
+
+@pytest.mark.parametrize(("lang", "word"), [("en", "interrupted"), ("ru", "прервано")])
+def test_an_interrupted_answer_is_marked_by_a_word_every_font_has(monkeypatch, lang, word):
+    # Debian's default fonts have no U+23F9 (a missing-glyph box where the mark was "⏹ interrupted").
+    monkeypatch.setattr(i18n, "_chosen", None)
+    monkeypatch.setenv("MMCHAT_LANG", lang)
+    turn = Turn("q", "echo", "echo-1", GenerationParams())
+    turn.status = "interrupted"
+    footer = display_module.footer_html(turn)
+    assert footer.endswith(f'<span class="mmchat-mark">{word}</span>')
+    assert all(ord(char) < 0x2000 for char in footer), footer  # letters and the "·" separator, no symbols
