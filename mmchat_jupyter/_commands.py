@@ -33,7 +33,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                                   "PROVIDER.OPTION; with no arguments, show each setting and where it comes from")),
     "templates": ("[add NAME TEXT | remove NAME]", N_("list prompt templates, or add or remove your own")),
     "usage": ("", N_("tokens used per day, provider and model")),
-    "panel": ("[NAME]", N_("open the chat panel")),
+    "panel": ("[NAME] [--side]", N_("open the chat panel; --side opens it beside the notebook (JupyterLab)")),
     "export": ("NAME FORMAT [PATH]", N_("export a chat as ipynb, md, json, txt or html")),
     "retry-save": ("", N_("save the answers kept in this kernel after the history could not be written")),
     "help": ("", N_("this help")),
@@ -209,15 +209,22 @@ class Commands:
     # -- other faces ----------------------------------------------------------------------------------------------
 
     def cmd_panel(self, args: Sequence[str]) -> None:
-        (name,) = _words(args, "panel", 0, 1) or (None,)
+        side = "--side" in args
+        (name,) = _words([word for word in args if word != "--side"], "panel", 0, 1) or (None,)
         try:
+            from . import _panel_side
             from .widget import ChatPanel
         except ImportError:
             raise UsageError(_("The chat panel is not available in this installation.")) from None
         from IPython.display import display
 
         # No name: the panel continues this session's chat, the one %%chat uses.
-        display(ChatPanel(name) if name else ChatPanel(session=self.session))
+        panel = ChatPanel(name) if name else ChatPanel(session=self.session)
+        if side:
+            _panel_side.open_beside(panel)
+            print(_("The chat panel is open on the right (not there? %chat panel shows it here)."))
+        else:
+            display(panel)
 
     def cmd_export(self, args: Sequence[str]) -> None:
         name, fmt, *path = _words(args, "export", 2, 3)
