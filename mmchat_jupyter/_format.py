@@ -83,3 +83,21 @@ def format_datetime(iso: str | datetime) -> str:
         moment = moment.astimezone()
     # TRANSLATORS: a date and a time of day in listings: "24 Nov 2026, 07:12".
     return _("{date}, {time}").format(date=_day(moment.date()), time=moment.strftime("%H:%M"))
+
+
+def excerpt(text: str, needle: str, width: int = 80) -> str:
+    """A one-line excerpt of `text`, at most `width` characters plus "…" marks, around the first match of `needle`,
+    matched casefolded as the history's search matches (the start of `text` when nothing matches). What a chat
+    search shows under each chat, in the panel and in the server API."""
+    flat = " ".join(text.split())
+    key = " ".join(needle.split()).casefold()
+    folded = flat.casefold()
+    found = max(folded.find(key), 0)
+    if len(folded) != len(flat):  # "ß" folds to "ss": count the original characters up to the match
+        at = length = 0
+        while length < found:
+            length += len(flat[at].casefold())
+            at += 1
+        found = at
+    start = max(found - width // 3, 0)
+    return ("…" if start else "") + flat[start : start + width] + ("…" if start + width < len(flat) else "")

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._format import format_datetime
+from ._format import excerpt, format_datetime
 from .i18n import SUPPORTED, _, ngettext
 from .render import render_markdown
 from .types import FINISH_CONTENT_FILTER, FINISH_LENGTH, STATUS_ERROR, STATUS_INTERRUPTED, MessageRecord
@@ -175,7 +175,7 @@ def chat_rows(session: ChatSession, search: str) -> list[dict[str, str]]:
             rows[chat.id] = {**_row(chat.id, chat.name, detail), "when": format_datetime(chat.updated)}
     if needle:
         for hit in session.chats.search(needle, limit=200):
-            rows.setdefault(hit.chat_id, _row(hit.chat_id, hit.chat_name, _snippet(hit.message.content, needle)))
+            rows.setdefault(hit.chat_id, _row(hit.chat_id, hit.chat_name, excerpt(hit.message.content, needle, 60)))
     return list(rows.values())
 
 
@@ -183,11 +183,3 @@ def _row(chat_id: str, name: str, detail: str) -> dict[str, str]:
     prompt = _("Delete chat “{name}” and all its messages? This cannot be undone.").format(name=name)
     return {"id": chat_id, "name": name, "detail": detail, "delete_prompt": prompt}
 
-
-def _snippet(text: str, needle: str, width: int = 60) -> str:
-    """A one-line excerpt of `text` around the first match of `needle`."""
-    flat = " ".join(text.split())
-    at = max(flat.casefold().find(needle.casefold()), 0)
-    start = max(at - width // 3, 0)
-    excerpt = flat[start : start + width]
-    return ("…" if start else "") + excerpt + ("…" if start + width < len(flat) else "")

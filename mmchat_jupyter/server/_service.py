@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._format import excerpt
 from ..errors import ConfigError, MMChatError
 from ..export import FORMATS, normalise_format, safe_filename
 from ..export.document import from_json
@@ -74,7 +75,7 @@ class Service:
             return [(chat, None) for chat in chats]
         hits: dict[str, str] = {}
         for hit in self.session.chats.search(text, limit=1000):
-            hits.setdefault(hit.chat_id, snippet(hit.message.content, text))
+            hits.setdefault(hit.chat_id, excerpt(hit.message.content, text))
         return [(chat, None if text.casefold() in chat.name.casefold() else hits.get(chat.id)) for chat in chats]
 
     def create_chat(self, name: str | None, system: str | None) -> ChatRecord:
@@ -240,15 +241,6 @@ class Service:
     def language_known(self) -> bool:
         """Whether `saved_language()` can answer without reading the settings."""
         return self._language_stamp is not None and self.settings_stamp() == self._language_stamp
-
-
-def snippet(text: str, needle: str, width: int = 80) -> str:
-    """A one-line excerpt of `text` around the first match of `needle`."""
-    flat = " ".join(text.split())
-    at = max(flat.casefold().find(needle.casefold()), 0)
-    start = max(at - width // 3, 0)
-    excerpt = flat[start: start + width]
-    return ("…" if start else "") + excerpt + ("…" if start + width < len(flat) else "")
 
 
 def message_view(record: MessageRecord) -> dict[str, Any]:
