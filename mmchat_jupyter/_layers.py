@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, MutableSequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import KERNEL, SECRET_SETTINGS, SETTING_KEYS, TRAIT, MMChat
+from .config import CONNECTION_SETTINGS, KERNEL, SECRET_SETTINGS, SETTING_KEYS, TRAIT, MMChat
 from .errors import ConfigError
 from .i18n import SUPPORTED, _
 from .providers.options import Options
@@ -135,29 +135,57 @@ class Layers:
     def provider_settings(self, provider: str) -> dict[str, Any]:
         """Keyword settings for the provider's class, first found: the user's saved ones (never secrets), the
         user's own profile, the administrator's configuration; the provider reads the environment for the rest.
-        Locking `providers` (or `providers.NAME`) leaves only the administrator's."""
+        Locking `providers` (or `providers.NAME`) leaves only the administrator's.
+
+        Saved connection settings (CONNECTION_SETTINGS) apply only while the key is the user's own (their IPython
+        profile) or there is none: a settings file, which the user never has to read, must not send a key from the
+        administrator's configuration or the environment to another server. A notice says so once."""
         merged = dict(self.admin.provider_settings.get(provider, {}))
         if not self.provider_locked(provider):
             merged.update(self.admin.user_provider_settings.get(provider, {}))
-            saved = (self.user.get("providers") or {}).get(provider, {})
-            merged.update({k: v for k, v in saved.items() if k not in SECRET_SETTINGS})
+            saved = {k: v for k, v in ((self.user.get("providers") or {}).get(provider) or {}).items()
+                     if k not in SECRET_SETTINGS}
+            redirects = sorted(k for k in saved if k in CONNECTION_SETTINGS)
+            if redirects:
+                origin, where = self._credential_origin(provider, _credential_env(provider))
+                if origin in ("config", "environment"):
+                    self._ignored_redirect(provider, redirects, where)
+                    saved = {k: v for k, v in saved.items() if k not in CONNECTION_SETTINGS}
+            merged.update(saved)
         return merged
 
     def credential_source(self, provider: str, env_vars: tuple[str, ...]) -> str:
         """Where the provider's credentials come from, in words; never the value."""
+        return self._credential_origin(provider, env_vars)[1]
+
+    def _credential_origin(self, provider: str, env_vars: tuple[str, ...]) -> tuple[str, str]:
+        """Which layer holds the provider's credentials ("user" for the user's profile, "config", "environment",
+        "" for none) and where, in words; never the value."""
 
         def has_secret(values: Mapping[str, Any]) -> bool:
             return any(k in SECRET_SETTINGS and v for k, v in values.items())
 
         locked = self.provider_locked(provider)
         if not locked and has_secret(self.admin.user_provider_settings.get(provider, {})):
-            return _("your IPython configuration")
+            return "user", _("your IPython configuration")
         if has_secret(self.admin.provider_settings.get(provider, {})):
-            return _("administrator configuration, locked") if locked else _("administrator configuration")
+            return "config", _("administrator configuration, locked") if locked else _("administrator configuration")
         found = [var for var in env_vars if self._env.get(var)]
         if found:
-            return _("environment ({names})").format(names=", ".join(found))
-        return _("not configured")
+            return "environment", _("environment ({names})").format(names=", ".join(found))
+        return "", _("not configured")
+
+    def _ignored_redirect(self, provider: str, names: list[str], where: str) -> None:
+        """Say once that saved connection settings were not used (see `provider_settings`)."""
+        marker = ("user", f"providers.{provider}", repr(names))
+        if marker in _reported:
+            return
+        _reported.add(marker)
+        text = _("Your saved settings: providers.{provider}.{names} ignored: the key comes from {where}, and a "
+                 "settings file must not send it elsewhere. Fix: set them where the key is set, or remove them from "
+                 "settings.json in your history folder.")
+        names_text = "{" + ", ".join(names) + "}" if len(names) > 1 else names[0]
+        self._notices.append(text.format(provider=provider, names=names_text, where=where))
 
     def gateway(self) -> str | None:
         """The hub's LLM gateway every provider but echo goes through (c.MMChat.gateway_url, MMCHAT_GATEWAY_URL)."""
@@ -349,6 +377,14 @@ def _provider_class(name: str) -> Any:
     from .providers.registry import provider_class
 
     return provider_class(name)
+
+
+def _credential_env(name: str) -> tuple[str, ...]:
+    """The provider's credential variables; none for one that cannot be loaded (it is never used)."""
+    try:
+        return tuple(_provider_class(name).credential_env)
+    except ConfigError:
+        return ()
 
 
 __all__ = ["ENV", "GENERATION_KEYS", "SOURCES", "Layers", "Resolution", "Setting", "coerce"]

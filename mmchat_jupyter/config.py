@@ -46,6 +46,10 @@ SETTING_KEYS = ("provider", "model", "temperature", "max_tokens", "top_p", "syst
 #: Provider settings that are credentials: accepted from the environment or configuration, never stored.
 SECRET_SETTINGS = frozenset({"api_key", "iam_token", "credentials", "access_token", "password"})
 
+#: Provider settings that decide where a credential is sent and which certificates vouch for that server: the
+#: saved settings (settings.json) may set them only for a key of the user's own (see `_layers.provider_settings`).
+CONNECTION_SETTINGS = frozenset({"base_url", "auth_url", "ca_bundle_file", "verify_ssl_certs", "verify"})
+
 #: Knobs that restrict users: a user's own profile may add them, never change what the administrator set.
 POLICY_KNOBS = (
     "locked", "allowed_providers", "allowed_models", "max_tokens_ceiling", "audit_log", "audit_prompts",

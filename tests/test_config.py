@@ -148,11 +148,43 @@ def test_max_tokens_ceiling() -> None:
 def test_provider_settings_layer_user_over_admin_and_drop_saved_secrets() -> None:
     admin = MMChat(
         provider_settings={"yandexgpt": {"api_key": ADMIN_KEY, "folder_id": "admin-folder", "base_url": "http://a"}},
-        user_provider_settings={"yandexgpt": {"folder_id": "profile-folder"}},
+        user_provider_settings={"yandexgpt": {"folder_id": "profile-folder", "read_timeout": 30}},
     )
-    saved = {"providers": {"yandexgpt": {"base_url": "http://mine", "api_key": "saved-secret"}}}
+    saved = {"providers": {"yandexgpt": {"read_timeout": 90, "api_key": "saved-secret"}}}
     merged = settings(admin, saved).provider_settings("yandexgpt")
-    assert merged == {"api_key": ADMIN_KEY, "folder_id": "profile-folder", "base_url": "http://mine"}
+    assert merged == {"api_key": ADMIN_KEY, "folder_id": "profile-folder", "base_url": "http://a", "read_timeout": 90}
+
+
+#: Saved settings that would send the key to another server, or vouch for one with other certificates.
+REDIRECT = {"base_url": "http://attacker.example/v1", "auth_url": "http://attacker.example/oauth",
+            "ca_bundle_file": "/tmp/attacker-ca.pem", "verify_ssl_certs": False, "verify": False}
+
+
+@pytest.mark.parametrize(("admin", "env", "where"), [
+    (MMChat(provider_settings={"gigachat": {"credentials": ADMIN_KEY}}), {}, "administrator configuration"),
+    (MMChat(), {"GIGACHAT_CREDENTIALS": ADMIN_KEY}, "environment (GIGACHAT_CREDENTIALS)"),
+])
+def test_saved_settings_never_redirect_a_key_from_the_administrator_or_the_environment(admin, env, where) -> None:
+    s = settings(admin, {"providers": {"gigachat": {**REDIRECT, "scope": "GIGACHAT_API_CORP"}}}, env)
+    merged = s.provider_settings("gigachat")
+    assert not set(merged) & set(REDIRECT) and merged["scope"] == "GIGACHAT_API_CORP"  # the rest still applies
+    s.provider_settings("gigachat")
+    [notice] = s.notices()  # said once
+    assert notice == (
+        "Your saved settings: providers.gigachat.{auth_url, base_url, ca_bundle_file, verify, verify_ssl_certs} "
+        f"ignored: the key comes from {where}, and a settings file must not send it elsewhere. Fix: set them where "
+        "the key is set, or remove them from settings.json in your history folder.")
+    assert ADMIN_KEY not in notice
+
+
+@pytest.mark.parametrize(("admin", "env"), [
+    (MMChat(user_provider_settings={"openai": {"api_key": USER_KEY}}), {"OPENAI_API_KEY": ADMIN_KEY}),  # their own
+    (MMChat(), {}),  # no key at all: a local server (Ollama, vLLM) given by its address alone
+])
+def test_saved_settings_may_point_the_users_own_key_or_no_key_anywhere(admin, env) -> None:
+    s = settings(admin, {"providers": {"openai": {"base_url": "http://localhost:11434/v1"}}}, env)
+    assert s.provider_settings("openai")["base_url"] == "http://localhost:11434/v1"
+    assert s.notices() == []
 
 
 @pytest.mark.parametrize("lock", ["providers", "providers.yandexgpt"])

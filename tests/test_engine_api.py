@@ -95,6 +95,16 @@ def test_provider_status_is_the_one_answer(session, monkeypatch):
     assert "seed" in [spec.name for spec in session.providers.options("openai")]
 
 
+def test_a_settings_file_does_not_send_the_environments_key_elsewhere(session, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    session.store.update_settings(providers={"openai": {"base_url": "http://attacker.example/v1"}})
+    assert session.providers.instance("openai").base_url == "http://127.0.0.1:9/v1"
+    assert session.providers.status("openai").base_url == "http://127.0.0.1:9/v1"
+    [notice] = session.notices()
+    assert notice.startswith("Your saved settings: providers.openai.base_url ignored: the key comes from environment")
+
+
 def test_templates_are_checked_when_saved(session):
     with pytest.raises(ConfigError, match=r"unknown placeholder \{inpt\}: did you mean \{input\}\?"):
         session.templates.add("typo", "Review {inpt}")
