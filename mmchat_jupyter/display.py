@@ -102,6 +102,9 @@ class AnswerView:
         self._blocks = self._live and self._markdown and own_output
         self._handle: DisplayHandle | None = None
         self._tail: list[str] = []  # the blocks the tail output shows
+        # The renderer's blocks below the frozen outputs, as its last update() reported them: its reports are
+        # relative to that, not to what the tail shows, which lags behind whenever an update is paced out.
+        self._open: list[str] = []
         self._frozen = 0  # blocks already in outputs above the tail output
         self._frozen_bytes = 0  # their HTML's size
         self._arrived = 0  # characters received since the last tail update
@@ -155,16 +158,16 @@ class AnswerView:
         change = self._renderer.update()
         if change.first < self._frozen:  # the provider rewrote text already in frozen outputs: start over
             clear_output(wait=True)
-            self._frozen, self._frozen_bytes, self._tail = 0, 0, []
+            self._frozen, self._frozen_bytes, self._tail, self._open = 0, 0, [], []
             self._handle = display({"text/html": ""}, raw=True, display_id=True)
             change = BlockUpdate(0, self._renderer.blocks, change.finished)
-        tail = self._tail[:change.first - self._frozen] + list(change.blocks)
+        self._open = tail = self._open[:change.first - self._frozen] + list(change.blocks)
         finished = change.finished - self._frozen
         if 0 < finished < len(tail):  # the tail output freezes with the blocks that finished in it
             self._show(tail[:finished], style=self._frozen == 0)  # the first keeps our CSS for all below it
             self._frozen += finished
             self._frozen_bytes += sum(map(len, tail[:finished]))
-            self._tail = tail = tail[finished:]
+            self._open = self._tail = tail = tail[finished:]
             self._handle = display({"text/html": wrap_html("".join(tail))}, raw=True, display_id=True)
             self._sent()
         elif tail != self._tail and self._paced(tail):

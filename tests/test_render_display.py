@@ -132,6 +132,27 @@ def test_while_streaming_finished_blocks_sit_in_outputs_of_their_own_and_read_as
     assert max(seen) > 10  # finished blocks went into outputs of their own
 
 
+@pytest.mark.parametrize("seconds_per_word", [0.02, 0.1, 0.3])
+def test_a_block_is_frozen_whole_when_updates_were_paced_out_before_it_finished(browser, seconds_per_word):
+    # A word at a time, as models stream: the pacing skips some tail updates, and a block that finishes after a
+    # skipped one must still be frozen as the renderer has it, not as the tail last showed it.
+    import re
+
+    text = ("**Echo** · turn 1 · model `echo-1`\n\n# A long answer here\n\nSome **bold** text and a list:\n\n"
+            "- one item\n- two item\n\n" + " ".join(["final paragraph with several words"] * 20) + "\n")
+    view = AnswerView(InteractiveShell.instance(), own_output=True)
+    turn = Turn("q", "echo", "echo-1", GenerationParams())
+    for piece in re.findall(r"\S+\s*|\s+", text):
+        browser.clock[0] += seconds_per_word  # type: ignore[attr-defined]
+        turn.add(Chunk(piece))
+        view.update(turn)
+        frozen = browser.outputs[:-1]
+        shown = "".join(output["data"]["text/html"] for output in frozen)
+        assert visible(render_markdown(turn.text)).startswith(visible(shown))
+    frozen_text = visible("".join(output["data"]["text/html"] for output in browser.outputs[:-1]))
+    assert frozen_text == "Echo · turn 1 · model echo-1 A long answer here Some bold text and a list: one item two item"
+
+
 def test_bytes_sent_do_not_grow_with_the_answer(browser):
     text = answer(200)
     sizes: list[int] = []
