@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { crc32, foldLog, foldStream, hostKey, keyAction, streamHTML } from "../mmchat_jupyter/static/panel.js";
+import { crc32, deliver, foldLog, foldStream, hostKey, keyAction, restoreInput, streamHTML } from "../mmchat_jupyter/static/panel.js";
 
 /** A delta as Python builds it: the blocks from `at` on, and the CRC of the whole result. */
 function delta(seq, at, blocks, before = [], turn = 1) {
@@ -96,4 +96,19 @@ test("the message window changes one message at a time and refuses a gap", () =>
   assert.equal(foldLog(null, { type: "message", rev: 1, chat: "c", message: m("x") }), null);
   const fresh = foldLog(log, { type: "log", rev: 1, chat: "d", messages: [], more: false }); // always taken
   assert.deepEqual(fresh, { chat: "d", rev: 1, messages: [], more: false });
+});
+
+test("a question that comes back unsent goes back to the input box, before what was typed since", () => {
+  assert.equal(restoreInput("", "What is 2+2?"), "What is 2+2?");
+  assert.equal(restoreInput("  \n", "What is 2+2?"), "What is 2+2?");
+  assert.equal(restoreInput("What is 2+2?", "What is 2+2?"), "What is 2+2?"); // never twice
+  assert.equal(restoreInput("and 3+3?", "What is 2+2?"), "What is 2+2?\nand 3+3?"); // nothing typed is lost
+});
+
+test("a message that cannot go (the kernel is gone) is reported, not thrown", () => {
+  const sent = [];
+  assert.equal(deliver({ send: (msg) => sent.push(msg) }, { type: "send", text: "hi" }), true);
+  assert.deepEqual(sent, [{ type: "send", text: "hi" }]);
+  const gone = { send: () => { throw new Error("Cannot send"); } }; // JupyterLab's comm after a kernel restart
+  assert.equal(deliver(gone, { type: "send", text: "hi" }), false);
 });

@@ -46,6 +46,8 @@ def ui_strings() -> dict[str, str]:
         "copy_failed": _("Copy failed: select the text and copy it by hand"),
         "delete": _("Delete"),
         "dismiss": _("Dismiss"),
+        # shown when the kernel is already gone, so it travels with the others, in advance
+        "disconnected": _("The kernel restarted or stopped, so this panel is disconnected: run its cell again."),
         "empty": _("Ask anything. Enter sends, Shift+Enter starts a new line."),
         "lang": _("Language"),
         "max_tokens": _("Max answer length (tokens)"),

@@ -48,6 +48,7 @@ Python -> front end, custom messages:
                         last one, or gives another CRC, is not shown: the front end asks for a resync (the whole
                         answer, `at` 0). At most 10 a second, the first at once.
     {type: "fill", view, text}               a template applied to the input text
+    {type: "unsent", view, text}             a question refused before anything was saved, back to the input box
     {type: "download", view, filename, mime, content}                         an export to save
     {type: "typesetter", source}             the math typesetter, an ES module (vendored KaTeX), once per page
 
@@ -235,9 +236,16 @@ class ChatPanel(anywidget.AnyWidget):
     # -- asking ---------------------------------------------------------------------------------------------------
 
     def _do_send(self, msg: dict[str, Any]) -> None:
-        prompt = str(msg.get("text", "")).strip()
-        if prompt:
-            self._start(prompt)
+        text = str(msg.get("text", ""))
+        if not text.strip():
+            return
+        # The front end cleared its input box: a question refused before anything was saved goes back there.
+        unsent = {"type": "unsent", "view": msg.get("view"), "text": text}
+        try:
+            self._start(text.strip(), unsent=unsent)
+        except Exception:
+            self.send(unsent)
+            raise
 
     def _do_regenerate(self, _msg: dict[str, Any]) -> None:
         self._start(self.session.regenerate_prompt(), regenerate=True)
@@ -256,7 +264,7 @@ class ChatPanel(anywidget.AnyWidget):
         if self._stream is not None:
             self.send(self._stream.delta(resend=True))
 
-    def _start(self, prompt: str, *, regenerate: bool = False) -> None:
+    def _start(self, prompt: str, *, regenerate: bool = False, unsent: dict[str, Any] | None = None) -> None:
         if self._task is not None:
             raise MMChatError(_("An answer is still streaming: wait for it or press Stop."))
         loop = self._loop or _running_loop()
@@ -273,15 +281,17 @@ class ChatPanel(anywidget.AnyWidget):
         with self.hold_sync():
             self.pending, self.busy = {"turn": self._turns}, True
         self._stream = AnswerStream(self._turns)
-        self._task = loop.create_task(self._generate(prompt, regenerate))
+        self._task = loop.create_task(self._generate(prompt, regenerate, unsent))
         self._task.add_done_callback(lambda task: self._finished(task, None if regenerate else question))
 
-    async def _generate(self, prompt: str, regenerate: bool) -> str:
+    async def _generate(self, prompt: str, regenerate: bool, unsent: dict[str, Any] | None) -> str:
         """Stream one answer; returns its status."""
         try:
             turn = await self.session.asend(prompt, on_update=self._on_update, regenerate=regenerate)
         except Exception as exc:  # noqa: BLE001 - a policy or history error before streaming began
             self._show_error(exc)
+            if unsent is not None:  # nothing was saved: the question is not lost
+                self.send(unsent)
             return STATUS_ERROR
         if turn.error or turn.save_error:
             self.error = turn.error or turn.save_error.message  # type: ignore[union-attr]

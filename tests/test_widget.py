@@ -166,6 +166,20 @@ def test_second_send_while_streaming_is_refused_in_one_line():
 
     rec = asyncio.run(main())
     assert "still streaming" in rec.panel.error and "\n" not in rec.panel.error
+    assert rec.of("unsent") == [{"type": "unsent", "view": None, "text": "second"}]  # back to the input box
+
+
+def test_a_question_refused_before_anything_was_saved_goes_back_to_the_input_box():
+    async def main() -> Recorder:
+        rec = Recorder(ChatPanel(session=ChatSession(provider="yandexgpt")))  # not set up: refused at once
+        rec.panel.handle({"type": "send", "text": "  What is 2+2?\n", "view": "v1"})
+        await until(lambda: not rec.panel.busy)
+        return rec
+
+    rec = asyncio.run(main())
+    assert rec.panel.error and "YANDEX_" in rec.panel.error
+    assert rec.of("unsent") == [{"type": "unsent", "view": "v1", "text": "  What is 2+2?\n"}]  # as typed
+    assert rec.messages == [] and rec.panel.session.chats.page(rec.panel.chat["id"]).total == 0
 
 
 def test_errors_are_shown_in_the_panel_not_raised(monkeypatch):

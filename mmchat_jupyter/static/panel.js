@@ -114,6 +114,28 @@ export function foldLog(log, msg) {
   return { chat: log.chat, rev: msg.rev, messages, more };
 }
 
+/**
+ * The input box's text once a question comes back unsent (Python refused it before saving anything): the question
+ * in front of whatever the user typed meanwhile, so nothing typed is lost. Pure, for `node --test`.
+ */
+export function restoreInput(current, question) {
+  if (!current.trim() || current === question) return question;
+  return current.startsWith(question) ? current : `${question}\n${current}`;
+}
+
+/**
+ * Send one message to Python; false when it cannot go, which once the kernel is gone is a throw ("Cannot send"
+ * from JupyterLab's comm, the only sign a kernel that died and came back gives): the caller says so.
+ */
+export function deliver(model, msg) {
+  try {
+    model.send(msg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The message types that change the message window. */
 const LOG_TYPES = new Set(["log", "older", "message", "remove"]);
 
@@ -181,7 +203,7 @@ export function typesetMath(root, model) {
   if (!root.querySelector(".mmchat-math:not([data-mmchat-typeset])")) return;
   if (math.module) return math.module.typeset(root);
   math.waiting.add(root);
-  if (!math.asked) model.send({ type: "typesetter" });
+  if (!math.asked) models.get(model.get("_uid"))?.send({ type: "typesetter" });
   math.asked = true;
 }
 
@@ -199,7 +221,15 @@ async function loadMath(source) {
 
 function initialize({ model }) {
   // Subscribed here, at model level, before any view exists: the first delta can never be missed.
-  const entry = { stream: null, log: null, views: new Set(), resyncing: false };
+  const entry = { stream: null, log: null, views: new Set(), resyncing: false, gone: false };
+  // The kernel restarted (the widget manager marks every model not live) or died: this model will never hear
+  // from Python again. Every view says so and stops offering what needs the kernel.
+  const lost = () => {
+    if (entry.gone) return;
+    entry.gone = true;
+    for (const view of entry.views) view({ type: "disconnected" });
+  };
+  entry.send = (msg) => !entry.gone && (deliver(model, msg) || (lost(), false));
   const uid = model.get("_uid");
   models.set(uid, entry);
   // While the panel is live, the transcript it left in the notebook for later (see _panel_transcript.py) is hidden.
@@ -210,13 +240,13 @@ function initialize({ model }) {
     if (msg.type === "typesetter") return void loadMath(msg.source);
     if (LOG_TYPES.has(msg.type)) {
       const next = foldLog(entry.log, msg);
-      if (next === null) return model.send({ type: "hello" }); // a gap: the whole window again
+      if (next === null) return void entry.send({ type: "hello" }); // a gap: the whole window again
       entry.log = next;
     } else if (msg.type === "delta") {
       const next = foldStream(entry.stream, msg);
       if (next === null) {
         // Keep showing the last consistent answer and ask once for all of it (not again for every later delta).
-        if (!entry.resyncing) model.send({ type: "resync" });
+        if (!entry.resyncing) entry.send({ type: "resync" });
         entry.resyncing = true;
         return;
       }
@@ -227,9 +257,13 @@ function initialize({ model }) {
     for (const view of entry.views) view(msg);
   };
   model.on("msg:custom", onMessage);
-  model.send({ type: "hello" });
+  model.on("comm_live_update", lost); // after start-up, set only by a kernel restart (to "not live")
+  model.on("comm:close", lost);
+  entry.send({ type: "hello" });
   return () => {
     model.off("msg:custom", onMessage);
+    model.off("comm_live_update", lost);
+    model.off("comm:close", lost);
     models.delete(uid);
     hide.remove();
   };
@@ -239,7 +273,7 @@ function render({ model, el }) {
   const entry = models.get(model.get("_uid"));
   const viewId = Math.random().toString(36).slice(2);
   const t = (key) => model.get("strings")[key] ?? key;
-  const ask = (type, fields = {}) => model.send({ type, view: viewId, ...fields });
+  const ask = (type, fields = {}) => entry.send({ type, view: viewId, ...fields });
   const iconButton = (name, label, onclick, extra = {}) =>
     h("button", { class: "mmc-icon", type: "button", title: label, "aria-label": label, onclick, ...extra }, icon(name));
 
@@ -292,8 +326,7 @@ function render({ model, el }) {
   }
   function submit() {
     const text = ui.input.value;
-    if (!text.trim()) return;
-    ask("send", { text });
+    if (!text.trim() || !ask("send", { text })) return; // not sent: the text stays where it is
     ui.input.value = "";
     fitInput();
   }
@@ -306,7 +339,7 @@ function render({ model, el }) {
   function fitInput() {
     ui.input.style.height = "auto";
     ui.input.style.height = `${Math.min(ui.input.scrollHeight + 2, 160)}px`;
-    ui.send.disabled = !model.get("busy") && !ui.input.value.trim();
+    ui.send.disabled = entry.gone || (!model.get("busy") && !ui.input.value.trim());
   }
   const currentChat = () => model.get("chat");
   function renameInline(target, chat) {
@@ -580,13 +613,30 @@ function render({ model, el }) {
     fitInput();
   }
   function renderNotice() {
+    if (entry.gone) return renderGone(); // the one line that still matters
     const error = model.get("error");
     ui.notice.hidden = !error;
     ui.notice.dataset.kind = "error";
     ui.notice.replaceChildren(h("span", { text: error, title: error, role: "alert" }),
       iconButton("close", t("dismiss"), () => ask("dismiss")));
   }
-  const renderAll = () => [renderStrings, renderHead, renderChats, renderLog, renderBusy, renderNotice].forEach((f) => f());
+  function renderGone() {
+    if (!entry.gone) return;
+    closeMenu();
+    root.dataset.disconnected = "1";
+    // Everything that asks the kernel goes still; the text typed stays readable and copyable, as do the answers.
+    for (const control of root.querySelectorAll(".mmc-head *, .mmc-drawer *, .mmc-sheet *, .mmc-compose *, .mmc-regen")) {
+      if ("disabled" in control) control.disabled = true;
+    }
+    ui.input.disabled = false;
+    ui.input.readOnly = true;
+    bubble?.node.querySelector(".mmc-dots")?.remove(); // no answer is coming any more
+    ui.notice.hidden = false;
+    ui.notice.dataset.kind = "disconnected";
+    ui.notice.replaceChildren(h("span", { text: t("disconnected"), title: t("disconnected"), role: "alert" }));
+  }
+  const renderAll = () => [renderStrings, renderHead, renderChats, renderLog, renderBusy, renderNotice, renderGone]
+    .forEach((f) => f());
   function renderBusyAll() {
     renderBusy();
     for (const button of ui.list.querySelectorAll(".mmc-regen")) button.disabled = model.get("busy");
@@ -594,6 +644,7 @@ function render({ model, el }) {
 
   const onStream = (msg) => {
     if (msg.view && msg.view !== viewId) return; // a reply meant for another view of the same panel
+    if (msg.type === "disconnected") return renderGone();
     if (LOG_TYPES.has(msg.type)) {
       patchLog(msg);
     } else if (msg.type === "delta") {
@@ -602,6 +653,10 @@ function render({ model, el }) {
     } else if (msg.type === "saved") {
       ui.saveDefaults.textContent = t("saved");
       setTimeout(() => (ui.saveDefaults.textContent = t("save_defaults")), 1500);
+    } else if (msg.type === "unsent") {
+      ui.input.value = restoreInput(ui.input.value, msg.text);
+      fitInput();
+      ui.input.focus();
     } else if (msg.type === "fill") {
       ui.input.value = msg.text;
       fitInput();
