@@ -10,17 +10,19 @@ from playwright.sync_api import expect
 
 from mmchat_jupyter.i18n import translations
 
-from .test_panel import Panel, history, open_panel
+from .test_panel import history, open_panel
 
 pytestmark = pytest.mark.e2e
 
 QUESTION = "What is 2+2?\nAnswer briefly."
 # The lab's kernels have GigaChat's credentials: this panel's kernel forgets them, so GigaChat is "not set up".
-WITHOUT_GIGACHAT = "for key in [k for k in os.environ if k.startswith('GIGACHAT_')]:\n    del os.environ[key]\nChatPanel()"
+WITHOUT_GIGACHAT = (
+    "for key in [k for k in os.environ if k.startswith('GIGACHAT_')]:\n    del os.environ[key]\nChatPanel()"
+)
 
 
 def test_a_question_refused_at_once_stays_in_the_input_box(notebook, shots):
-    nb, panel = open_panel(notebook, WITHOUT_GIGACHAT)
+    _nb, panel = open_panel(notebook, WITHOUT_GIGACHAT)
     picker = panel.root.locator(".mmc-pick select").first
     picker.select_option("gigachat")
     expect(picker.locator("option:checked")).to_have_text(re.compile(r"GigaChat \("))  # "(not set up)"
