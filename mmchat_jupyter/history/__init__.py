@@ -7,16 +7,18 @@
     store.list_chats()                          # ChatSummary rows, newest first
 
 How it stays safe is told in `storage` (atomic writes), `lock` (one writer across processes and threads),
-`index` (the lazily refreshed list_chats cache) and `migrations` (schema versions).
+`index` (the lazily refreshed list_chats cache), `lookup` (finding a chat without the lock) and `migrations`
+(schema versions).
 """
 
 from __future__ import annotations
 
 from ..types import ChatRecord, ChatSummary, MessageRecord
 from .journal import Change, Changes
+from .lookup import ChatRef
 from .migrations import SCHEMA_VERSION
 from .paths import default_root
-from .store import ChatRef, HistoryStore
+from .store import HistoryStore
 from .views import ChatPage, ChatTail, SearchHit, UsageTotal
 
 __all__ = [

@@ -30,6 +30,7 @@ from .migrations import SCHEMA_VERSION
 from .paths import Layout, is_id
 from .storage import check_schema, read_json, write_json_atomic
 from .summary import Summary
+from .views import UsageTotal
 
 Entry = dict[str, Any]
 _ROW_KEYS = frozenset({"id", "name", "stamp", "damaged"})
@@ -67,6 +68,34 @@ def to_summary(entry: Entry) -> ChatSummary:
 def newest_first(entry: Entry) -> tuple[float, float]:
     """Sort key: most recently updated first, then most recently created (timestamps may carry any offset)."""
     return (-_timestamp(entry.get("updated")), -_timestamp(entry.get("created")))
+
+
+def readable(entries: dict[str, Entry]) -> list[Entry]:
+    """The rows of chats that can be read; each damaged one is reported (once per kernel, by `warnings`)."""
+    found = []
+    for entry in entries.values():
+        if entry.get("damaged"):
+            warnings.warn(entry["damaged"], RuntimeWarning, stacklevel=3)  # at the caller of the store's method
+        else:
+            found.append(entry)
+    return found
+
+
+def names(entries: dict[str, Entry], but: str | None = None) -> set[str]:
+    """Names in use (damaged chats keep theirs), except chat `but`'s."""
+    return {e["name"] for e in entries.values() if e.get("name") is not None and e["id"] != but}
+
+
+def usage_totals(entries: list[Entry]) -> list[UsageTotal]:
+    """The rows' token usage summed per (UTC day, provider, model), oldest day first."""
+    totals: dict[tuple[str, str | None, str | None], list[int]] = {}
+    for entry in entries:
+        for day, provider, model, *counts in entry["usage"]:
+            sums = totals.setdefault((day, provider, model), [0, 0, 0, 0])
+            for i, count in enumerate(counts):
+                sums[i] += count
+    ordered = sorted(totals.items(), key=lambda item: tuple(part or "" for part in item[0]))
+    return [UsageTotal(*key, *sums) for key, sums in ordered]
 
 
 def _timestamp(value: Any) -> float:

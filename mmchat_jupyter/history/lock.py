@@ -30,6 +30,9 @@ from .storage import unwritable
 #: so filelock's default 50 ms would mostly be spent asleep while the lock is free; much less burns CPU.
 POLL_INTERVAL = 0.005
 
+#: How long a write waits for another process holding the history, unless $MMCHAT_LOCK_TIMEOUT says otherwise.
+DEFAULT_TIMEOUT = 30.0
+
 
 class StoreLock:
     """Reentrant, thread-safe and process-safe lock for one history root. Use `store_lock()` to get one.
@@ -121,3 +124,11 @@ def store_lock(path: Path, timeout: float) -> StoreLock:
         if lock is None:
             lock = _locks[key] = StoreLock(path, timeout)
         return lock
+
+
+def timeout_from_env() -> float:
+    """Seconds a write waits for a busy history: $MMCHAT_LOCK_TIMEOUT (a slow network home may want more)."""
+    try:
+        return max(0.0, float(os.environ.get("MMCHAT_LOCK_TIMEOUT") or DEFAULT_TIMEOUT))
+    except ValueError:
+        return DEFAULT_TIMEOUT

@@ -11,6 +11,7 @@ from ..errors import ChatNameTaken, HistoryError
 from ..i18n import _
 from ..types import Message, MessageRecord, now_iso
 from .paths import new_id
+from .storage import encode_json
 
 MAX_NAME_LENGTH = 200
 MESSAGE_FIELDS = frozenset(f.name for f in fields(MessageRecord))
@@ -83,6 +84,19 @@ def new_message(
     data["id"] = data.get("id") or new_id()
     data["created"] = data.get("created") or now_iso()
     return MessageRecord(**jsonable(data)), id_given
+
+
+def message_changes(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """What `update_message` was given, checked and as stored; a value that cannot be stored fails here, before
+    anything is written."""
+    unknown = set(fields) - (MESSAGE_FIELDS - {"id"})
+    if unknown:
+        raise TypeError(f"update_message() got fields it cannot change: {', '.join(sorted(unknown))}")
+    changes = jsonable(fields)
+    if "role" in changes and changes["role"] not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {changes['role']!r}")
+    encode_json(changes)
+    return changes
 
 
 #: What each stored message field must hold: (type, may it be None).

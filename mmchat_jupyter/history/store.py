@@ -11,42 +11,29 @@ and the server API poll to follow changes made elsewhere.
 from __future__ import annotations
 
 import os
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
-
-from tinydb import Query, TinyDB
+from typing import Any
 
 from ..errors import ChatNotFound, CorruptHistoryError, HistoryError, HistorySaveError
 from ..i18n import _
 from ..types import STATUS_COMPLETE, ChatRecord, ChatSummary, Message, MessageRecord, now_iso
-from . import folded, segments, trust, unsaved
+from . import folded, segments, settingsfile, trust, unsaved
 from . import journal as kinds
 from .chatfile import ChatFile
-from .index import ChatIndex, Entry, newest_first, to_summary
+from .index import ChatIndex, Entry, names, newest_first, readable, to_summary, usage_totals
 from .journal import Changes, Journal
-from .lock import store_lock
+from .lock import store_lock, timeout_from_env
+from .lookup import ChatLookup, ChatRef
 from .migrations import SCHEMA_VERSION, migrate, stored_version
-from .paths import Layout, default_root, is_id, make_dir, new_id
-from .records import MESSAGE_FIELDS, ROLES, check_name, default_name, jsonable, new_message
-from .storage import (
-    AtomicJSONStorage,
-    check_schema,
-    damaged,
-    encode_json,
-    fsync_dir,
-    read_json,
-    remove_temp_files,
-)
+from .paths import Layout, default_root, make_dir, new_id
+from .records import check_name, default_name, message_changes, new_message
+from .storage import encode_json, fsync_dir, remove_temp_files
 from .views import ChatTail, SearchHit, UsageTotal
 
-T = TypeVar("T")
-
-#: A chat as the API accepts it: the record, a row of `list_chats()`, or its id or name.
-ChatRef = ChatRecord | ChatSummary | str
+__all__ = ["ChatRef", "HistoryStore"]
 
 
 class HistoryStore:
@@ -65,9 +52,10 @@ class HistoryStore:
         self.layout = Layout(self.root)
         #: How long a write waits for another process holding the history before `HistorySaveError`
         #: (default: $MMCHAT_LOCK_TIMEOUT, else 30 s; a slow network home may want more).
-        self.lock_timeout = lock_timeout if lock_timeout is not None else _lock_timeout()
+        self.lock_timeout = lock_timeout if lock_timeout is not None else timeout_from_env()
         self._lock = store_lock(self.layout.lock, self.lock_timeout)
         self._index = ChatIndex(self.layout)
+        self._chats = ChatLookup(self.layout, self._index)
         self._journal = Journal(self.layout.changes)
         self._unsaved = unsaved.of(self.root)
         self._ready = False
@@ -102,43 +90,43 @@ class HistoryStore:
         One lock hold, so two processes asking for the same new name at once get the same chat.
         """
         try:
-            return self._header_record(name)  # most calls: the chat exists, and finding it needs no write
+            return self._chats.header_record(name)  # most calls: the chat exists, and finding it needs no write
         except ChatNotFound:
             pass
         with self._write():
             entries = self._index.refresh(save=True)
             for entry in entries.values():
                 if entry.get("name") == name.strip():
-                    return self._header_record(entry["id"])
+                    return self._chats.header_record(entry["id"])
             return self._create(name, meta, entries)
 
     def list_chats(self) -> list[ChatSummary]:
         """Every readable chat, most recently updated first (a damaged chat file is left out with a warning)."""
-        return [to_summary(e) for e in sorted(_readable(self._index.refresh()), key=newest_first)]
+        return [to_summary(e) for e in sorted(readable(self._index.refresh()), key=newest_first)]
 
     # Reads show turns this process could not save yet as if they were saved (see `unsaved.py`): what the user saw
     # stays on every face until it is.
 
     def get_chat(self, chat: ChatRef) -> ChatRecord:
         """The chat with all its messages, oldest first."""
-        record = self._reading(chat, ChatFile.record)
+        record = self._chats.reading(chat, ChatFile.record)
         record.messages = self._unsaved.overlay(record.id, record.messages)
         return record
 
     def chat_info(self, chat: ChatRef) -> ChatTail:
         """The chat's header and message count, without its messages."""
-        info = self._reading(chat, lambda file: file.tail(0, 0))
+        info = self._chats.reading(chat, lambda file: file.tail(0, 0))
         total = info.total + self._unsaved.added(info.id)
         return replace(info, first=total, total=total)
 
     def tail(self, chat: ChatRef, *, chars: int, at_least: int = 1) -> ChatTail:
         """The chat's header and its newest messages: at least `at_least` of them, and as many more as it takes for
         their content to reach `chars` characters (or the whole chat). What a turn reads to build its context."""
-        return self._unsaved.view(self._reading(chat, lambda file: file.tail(chars, at_least)), at_end=True)
+        return self._unsaved.view(self._chats.reading(chat, lambda file: file.tail(chars, at_least)), at_end=True)
 
     def page(self, chat: ChatRef, *, before: int | None = None, limit: int = 50) -> ChatTail:
         """Up to `limit` messages just before position `before` (None: the newest), for scrolling back."""
-        stored = self._reading(chat, lambda file: file.page(before, limit))
+        stored = self._chats.reading(chat, lambda file: file.page(before, limit))
         total = stored.total + self._unsaved.added(stored.id)
         end = total if before is None else max(0, min(before, total))
         view = self._unsaved.view(stored, at_end=end > stored.total)
@@ -151,9 +139,9 @@ class HistoryStore:
         record (`messages` left empty: a rename reads no messages)."""
         with self._write():
             entries = self._index.refresh(save=True)
-            chat_id = self._resolve(chat, entries)
-            name = check_name(new_name, _names(entries, but=chat_id))
-            with self._open(chat_id) as file:
+            chat_id = self._chats.resolve(chat, entries)
+            name = check_name(new_name, names(entries, but=chat_id))
+            with self._chats.open(chat_id) as file:
                 file.set_header(name=name)
                 header = file.header()
             self._index.forget(chat_id)
@@ -162,7 +150,7 @@ class HistoryStore:
 
     def update_chat_meta(self, chat: ChatRef, **changes: Any) -> dict[str, Any]:
         """Change chat-level settings (system prompt, ...); a value of None removes the key. Returns the new `meta`."""
-        with self._write(), self._open(chat) as file:
+        with self._write(), self._chats.open(chat) as file:
             header = file.header()
             meta = dict(header["meta"])
             meta.update(changes)
@@ -174,7 +162,7 @@ class HistoryStore:
     def delete_chat(self, chat: ChatRef) -> None:
         """Delete a chat and its messages."""
         with self._write():
-            chat_id = self._resolve(chat)
+            chat_id = self._chats.resolve(chat)
             path = self.layout.chat_path(chat_id)
             path.unlink()
             fsync_dir(path.parent)
@@ -184,7 +172,7 @@ class HistoryStore:
 
     def clear_chat(self, chat: ChatRef) -> int:
         """Remove every message of a chat, keeping the chat; returns how many were removed."""
-        with self._write(), self._open(chat) as file:
+        with self._write(), self._chats.open(chat) as file:
             removed = file.clear()
             file.set_header(updated=now_iso())
             header = file.header()
@@ -199,7 +187,7 @@ class HistoryStore:
         """
         messages = [new_message(message, {"id": None})[0] for message in record.messages]
         with self._write():
-            chosen = check_name(record.name if name is None else name, _names(self._index.refresh(save=True)))
+            chosen = check_name(record.name if name is None else name, names(self._index.refresh(save=True)))
             now = now_iso()
             created = record.created or now
             updated = record.updated or max([created, *(m.created for m in messages)])
@@ -210,7 +198,7 @@ class HistoryStore:
 
     def unique_name(self, base: str) -> str:
         """`base` if no chat has that name, else the first free of "base-2", "base-3", ..."""
-        taken = _names(self._index.refresh())
+        taken = names(self._index.refresh())
         base = base.strip() or _("chat")
         name, n = base, 2
         while name in taken:
@@ -254,14 +242,8 @@ class HistoryStore:
 
         Returns the updated record. `wait`: seconds to wait for a busy history (None: the store's lock timeout).
         """
-        unknown = set(fields) - (MESSAGE_FIELDS - {"id"})
-        if unknown:
-            raise TypeError(f"update_message() got fields it cannot change: {', '.join(sorted(unknown))}")
-        changes = jsonable(fields)
-        if "role" in changes and changes["role"] not in ROLES:
-            raise ValueError(f"role must be one of {ROLES}, not {changes['role']!r}")
-        encode_json(changes)  # a value that cannot be stored fails here, with nothing written
-        with self._write(wait), self._open(chat) as file:
+        changes = message_changes(fields)
+        with self._write(wait), self._chats.open(chat) as file:
             updated = file.update(message_id, changes)
             header = file.header()
             if updated is None:
@@ -279,12 +261,12 @@ class HistoryStore:
         needle = text.casefold()
         quick = folded.usable(needle)
         hits: list[SearchHit] = []
-        for entry in sorted(_readable(self._index.refresh()), key=newest_first):
+        for entry in sorted(readable(self._index.refresh()), key=newest_first):
             head = self.layout.chat_path(entry["id"])
             if quick and not any(folded.may_hold(path, needle) for path in [head, *segments.files(head)]):
                 continue  # nothing in this chat can match: no file of it parsed
             try:
-                found = self._reading(entry["id"], lambda file: file.find(needle))
+                found = self._chats.reading(entry["id"], lambda file: file.find(needle))
             except ChatNotFound:
                 continue  # deleted since the listing
             hits += [SearchHit(entry["id"], entry["name"], message) for message in found]
@@ -297,11 +279,11 @@ class HistoryStore:
 
         The index keeps each chat's cache keys, so only a chat that has the key is opened.
         """
-        for entry in sorted(_readable(self._index.refresh()), key=newest_first):
+        for entry in sorted(readable(self._index.refresh()), key=newest_first):
             if cache_key not in entry.get("cache", ()):
                 continue
             try:
-                found = self._reading(entry["id"], lambda file: file.find_cached(cache_key, STATUS_COMPLETE))
+                found = self._chats.reading(entry["id"], lambda file: file.find_cached(cache_key, STATUS_COMPLETE))
             except ChatNotFound:
                 continue
             if found is not None:
@@ -313,14 +295,7 @@ class HistoryStore:
 
         Served from the index, so it reads only the chats changed since the last call.
         """
-        totals: dict[tuple[str, str | None, str | None], list[int]] = {}
-        for entry in _readable(self._index.refresh()):
-            for day, provider, model, *counts in entry["usage"]:
-                sums = totals.setdefault((day, provider, model), [0, 0, 0, 0])
-                for i, count in enumerate(counts):
-                    sums[i] += count
-        ordered = sorted(totals.items(), key=lambda item: tuple(part or "" for part in item[0]))
-        return [UsageTotal(*key, *sums) for key, sums in ordered]
+        return usage_totals(readable(self._index.refresh()))
 
     def problems(self) -> list[CorruptHistoryError]:
         """Every damaged file in the history (for `mmchat doctor`); empty when all is well."""
@@ -349,32 +324,13 @@ class HistoryStore:
 
     def get_settings(self) -> dict[str, Any]:
         """The persisted settings (default provider and model, generation params per provider, language, ...)."""
-        trust.check_file(self.layout.settings)
-        data = read_json(self.layout.settings)
-        if data is None:
-            return {}
-        check_schema(self.layout.settings, data, SCHEMA_VERSION, oldest=2)  # unchanged since version 2
-        rows = data.get("settings", {})
-        return {row["key"]: row["value"] for row in rows.values() if isinstance(row, dict) and "key" in row}
+        return settingsfile.read(self.layout.settings)
 
     def update_settings(self, **changes: Any) -> dict[str, Any]:
         """Change settings in one atomic write; a value of None removes the key. Returns the new settings."""
         encode_json(changes)  # a value that cannot be stored fails here, with nothing written
         with self._write():
-            trust.check_file(self.layout.settings)
-            db = TinyDB(
-                self.layout.settings, storage=AtomicJSONStorage, schema=SCHEMA_VERSION, oldest=2, create=True
-            )
-            table = db.table("settings", cache_size=0)
-            setting = Query()
-            storage: AtomicJSONStorage = db.storage  # type: ignore[assignment]  # TinyDB types it as its base class
-            with storage.batch():
-                for key, value in changes.items():
-                    if value is None:
-                        table.remove(setting.key == key)
-                    else:
-                        table.upsert({"key": key, "value": value}, setting.key == key)
-                settings = {row["key"]: row["value"] for row in table.all()}
+            settings = settingsfile.update(self.layout.settings, changes)
             self._note(kinds.SETTINGS_CHANGED)
             return settings
 
@@ -399,7 +355,7 @@ class HistoryStore:
         self._journal.append(kind, **fields)
 
     def _create(self, name: str | None, meta: dict[str, Any], entries: dict[str, Entry]) -> ChatRecord:
-        taken = _names(entries)
+        taken = names(entries)
         name = default_name(taken) if name is None else check_name(name, taken)
         now = now_iso()
         record = ChatRecord(id=new_id(), name=name, created=now, updated=now, meta=dict(meta))
@@ -408,7 +364,7 @@ class HistoryStore:
         return record
 
     def _append(self, chat: ChatRef, messages: list[tuple[MessageRecord, bool]], wait: float | None) -> None:
-        with self._write(wait), self._open(chat) as file:
+        with self._write(wait), self._chats.open(chat) as file:
             for record, id_given in messages:
                 if id_given and file.has_message(record.id):
                     raise HistoryError(
@@ -422,113 +378,6 @@ class HistoryStore:
         for record, _given in messages:
             self._note(kinds.MESSAGE_ADDED, chat=header["id"], name=header["name"], message=record.id)
 
-    def _header_record(self, chat: ChatRef) -> ChatRecord:
-        with self._read(chat) as file:
-            info = file.header()
-        return ChatRecord(info["id"], info["name"], info["created"], info["updated"], [], info["meta"])
-
     def _write_new(self, record: ChatRecord) -> None:
         with ChatFile(self.layout.chat_path(record.id), create=True).transaction() as file:
             file.write_new(record)
-
-    def _direct_id(self, chat: ChatRef) -> str | None:
-        """The id when `chat` is a record or the id of an existing chat; None when it must be a name."""
-        if isinstance(chat, (ChatRecord, ChatSummary)):  # a record, or a row of list_chats()
-            return chat.id
-        if not isinstance(chat, str):
-            raise TypeError(f"a chat is a ChatRecord, a ChatSummary, an id or a name, not {type(chat).__name__}")
-        return chat if is_id(chat) and self.layout.chat_path(chat).exists() else None
-
-    def _resolve(self, chat: ChatRef, entries: dict[str, Entry] | None = None) -> str:
-        """The id of an existing chat given as a record, an id or a name; raises `ChatNotFound`."""
-        chat_id = self._direct_id(chat)
-        if chat_id is not None and self.layout.chat_path(chat_id).exists():
-            return chat_id
-        if isinstance(chat, str):
-            for entry in (entries if entries is not None else self._index.refresh()).values():
-                if entry.get("name") == chat.strip():
-                    return str(entry["id"])
-        raise self._not_found(chat)
-
-    @contextmanager
-    def _open(self, chat: ChatRef) -> Iterator[ChatFile]:
-        """The chat's file, read once and written once (if changed) when the block ends; under the lock."""
-        with self._read(chat) as file:
-            yield file
-
-    def _reading(self, chat: ChatRef, read: Callable[[ChatFile], T]) -> T:
-        """`read(file)` of the chat, without the lock: a chat cleared or deleted under the read is read again."""
-        for _attempt in range(5):
-            try:
-                with self._read(chat) as file:
-                    return read(file)
-            except segments.Moved:
-                continue
-        path = self.layout.chat_path(self._resolve(chat))
-        raise damaged(path, _("its older messages keep changing or are missing"))
-
-    @contextmanager
-    def _read(self, chat: ChatRef) -> Iterator[ChatFile]:
-        """The chat's file, read once; written at the end of the block only if a writer changed it."""
-        for chat_id, expected_name in self._candidates(chat):
-            file = ChatFile(self.layout.chat_path(chat_id))
-            with file.transaction():
-                try:
-                    # Validates the file before anything changes it, and checks an id guessed from a name.
-                    header = file.header()
-                except FileNotFoundError:
-                    continue
-                if expected_name is None or header["name"] == expected_name:
-                    yield file
-                    return
-        raise self._not_found(chat)
-
-    def _candidates(self, chat: ChatRef) -> Iterator[tuple[str, str | None]]:
-        """Ids the chat may have, each with the name its file must show (None when the id is certain).
-
-        A name is first looked up in the index as last saved, without the refresh that stats every chat: appends
-        by name stay as cheap as appends by id. A rename in another kernel can make that guess wrong, which the
-        file's header shows; only then is the index refreshed.
-        """
-        chat_id = self._direct_id(chat)
-        if chat_id is not None:
-            yield chat_id, None
-            return
-        name = chat.strip()  # type: ignore[union-attr]  # _direct_id let only a str through
-        for entry in self._index.saved().values():
-            if entry.get("name") == name:
-                yield entry["id"], name
-        yield self._resolve(chat), None
-
-    def _not_found(self, chat: ChatRef) -> ChatNotFound:
-        if isinstance(chat, (ChatRecord, ChatSummary)):
-            chat = chat.name
-        return ChatNotFound(
-            _(
-                "No chat {chat!r} in the history at {root}; it may have been renamed or deleted — list the chats "
-                "to see the names."
-            ).format(chat=chat, root=self.root)
-        )
-
-
-def _lock_timeout() -> float:
-    try:
-        return max(0.0, float(os.environ.get("MMCHAT_LOCK_TIMEOUT") or 30.0))
-    except ValueError:
-        return 30.0
-
-
-def _readable(entries: dict[str, Entry]) -> list[Entry]:
-    """The rows of chats that can be read; each damaged one is reported (once per kernel, by `warnings`)."""
-    readable = []
-    for entry in entries.values():
-        if entry.get("damaged"):
-            warnings.warn(entry["damaged"], RuntimeWarning, stacklevel=3)
-        else:
-            readable.append(entry)
-    return readable
-
-
-def _names(entries: dict[str, Entry], but: str | None = None) -> set[str]:
-    """Names in use (damaged chats keep theirs), except chat `but`'s."""
-    return {e["name"] for e in entries.values() if e.get("name") is not None and e["id"] != but}
