@@ -5,7 +5,9 @@ hub group; usage per user, group, provider, model and day in a SQL database; Pro
 request; and an OpenAI-compatible API that mmchat's kernels (and any OpenAI client) call with the user's own token.
 
     app.py        the `mmchat-gateway` application: configuration (c.MMChatGateway.*), startup, graceful stop
-    handlers.py   the HTTP endpoints (tornado, jupyterhub.services.auth)
+    handlers.py   the HTTP endpoints (tornado) and their URL table
+    endpoint.py   what every endpoint shares: the caller checked with JupyterHub, errors as OpenAI error objects
+    completions.py  POST v1/chat/completions: admit, relay the answer (SSE or whole), settle
     service.py    per-request bookkeeping: admission, settlement, metrics, audit
     limits.py     limits per user and group, and the admission decision (pure)
     ledger.py     the usage database (SQLAlchemy: SQLite or PostgreSQL)
