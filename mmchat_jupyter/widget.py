@@ -138,6 +138,7 @@ class ChatPanel(anywidget.AnyWidget):
         self._total = 0  # messages in the current chat
         self._chat_system: str | None = None  # the current chat's own system prompt
         self._transcripts: list[DisplayHandle] = []
+        self._shown_transcript: dict[str, str] | None = None
         self._models: dict[str, list[str]] = {}  # provider -> the models its server listed
         self.on_msg(self._on_message)
         if session is None:
@@ -155,7 +156,8 @@ class ChatPanel(anywidget.AnyWidget):
 
     def _ipython_display_(self) -> None:
         """Its transcript, then the panel: the transcript is what a saved notebook keeps when the panel is gone."""
-        self._transcripts.append(display(self._transcript(), raw=True, display_id=True))
+        self._shown_transcript = self._transcript()
+        self._transcripts.append(display(self._shown_transcript, raw=True, display_id=True))
         bundle = self._repr_mimebundle_()
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})  # anywidget gives both
         display(data, metadata=metadata, raw=True)
@@ -228,8 +230,9 @@ class ChatPanel(anywidget.AnyWidget):
                                  self._total)
 
     def _update_transcript(self) -> None:
-        if self._transcripts:
-            bundle = self._transcript()
+        bundle = self._transcript() if self._transcripts else None
+        if bundle is not None and bundle != self._shown_transcript:  # up to 30 messages of HTML: only when changed
+            self._shown_transcript = bundle
             for handle in self._transcripts:
                 handle.update(bundle, raw=True)
 

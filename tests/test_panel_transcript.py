@@ -41,16 +41,18 @@ class Shown:
 
     def __init__(self) -> None:
         self.outputs: list[dict[str, Any]] = []
+        self.updates = 0
 
     def display(self, bundle: dict[str, Any], *, raw: bool, display_id: bool = False, metadata: Any = None) -> Any:
         assert raw
         self.outputs.append(bundle)
         index = len(self.outputs) - 1
-        outputs = self.outputs
+        outputs, shown = self.outputs, self
 
         class Handle:
             def update(self, new: dict[str, Any], *, raw: bool) -> None:
                 outputs[index] = new
+                shown.updates += 1
 
         return Handle() if display_id else None
 
@@ -82,6 +84,22 @@ def test_the_panel_leaves_a_transcript_that_follows_the_chat(shown):
     assert not tags.found & {"script", "img", "iframe", "style"} and not tags.handlers  # as text only
     assert "<strong>Echo</strong>" in page  # the answer is its rendered (sanitized) Markdown
     assert HOSTILE in shown.outputs[0]["text/plain"]
+
+
+def test_a_turn_updates_the_transcript_once_though_the_watcher_sees_its_writes(shown):
+    # The transcript (up to 30 messages of HTML) travels to the browser with every update: the change journal
+    # announcing the panel's own turn must not send it a second time.
+    async def main() -> ChatPanel:
+        panel = ChatPanel(session=ChatSession(chat="Once", provider="echo"))
+        panel._ipython_display_()
+        panel.handle({"type": "send", "text": "one question"})
+        await until(lambda: not panel.busy)
+        panel._catch_up()  # what the watcher does next
+        return panel
+
+    asyncio.run(main())
+    assert shown.updates == 1
+    assert "one question" in shown.outputs[0]["text/plain"]
 
 
 def test_a_long_chat_keeps_its_newest_messages_and_says_how_many_there_are():
