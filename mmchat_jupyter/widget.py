@@ -59,34 +59,30 @@ server API) reach the panel through the history's change journal (_panel_watch.p
 Generation runs as an asyncio task on the kernel's loop, so cells stay free and Stop (a custom message) is handled
 while it streams. Every handler runs inside `_shown_errors()`: anywidget would swallow an exception otherwise.
 Displayed, the panel also leaves a static transcript output in the notebook (_panel_transcript.py).
+
+ChatPanel acts (this module: front-end requests, turns, the change watcher); its base `_panel_view.PanelView` shows
+(the traits above, the message window, the transcript, the error line, the refreshes from the session).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import pathlib
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import anywidget
-import traitlets as t
 from IPython.display import DisplayHandle, display
 
 from . import _panel_settings as settings
 from . import _panel_state as state
-from . import _panel_transcript as transcript
 from . import _panel_watch as watch
 from ._panel_log import PAGE, MessageLog
 from ._panel_stream import AnswerStream
-from .errors import ChatNotFound, MMChatError
+from ._panel_view import PanelView
+from .errors import MMChatError
 from .i18n import _
 from .session import ChatSession, Turn, default_session
 from .types import STATUS_ERROR
-
-log = logging.getLogger("mmchat_jupyter.widget")
 
 STATIC = pathlib.Path(__file__).parent / "static"
 
@@ -94,7 +90,7 @@ STATIC = pathlib.Path(__file__).parent / "static"
 _PASSIVE = frozenset({"hello", "older", "resync", "drawer", "typesetter"})
 
 
-class ChatPanel(anywidget.AnyWidget):
+class ChatPanel(PanelView):
     """A chat panel: messages, an input box, Stop/Regenerate/Copy, provider and model switch, chats, templates.
 
     `chat` names the chat to show (created if new); with no arguments the panel continues the kernel's current
@@ -105,19 +101,6 @@ class ChatPanel(anywidget.AnyWidget):
     _esm = STATIC / "panel.js"
     _css = STATIC / "panel.css"
 
-    _uid = t.Unicode().tag(sync=True)
-    strings = t.Dict().tag(sync=True)
-    chat = t.Dict({"id": "", "name": ""}).tag(sync=True)
-    chats: t.List[Any] = t.List().tag(sync=True)
-    pending = t.Dict().tag(sync=True)
-    busy = t.Bool(False).tag(sync=True)
-    settings = t.Dict().tag(sync=True)
-    providers: t.List[Any] = t.List().tag(sync=True)
-    locked: t.List[Any] = t.List().tag(sync=True)
-    languages: t.List[Any] = t.List().tag(sync=True)
-    templates: t.List[Any] = t.List().tag(sync=True)
-    export_formats: t.List[Any] = t.List().tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -187,21 +170,6 @@ class ChatPanel(anywidget.AnyWidget):
                 self.error = ""
             handler(content)
 
-    @contextlib.contextmanager
-    def _shown_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except Exception as exc:  # noqa: BLE001 - anywidget would swallow it: show it instead
-            self._show_error(exc)
-
-    def _show_error(self, exc: Exception) -> None:
-        if isinstance(exc, MMChatError):
-            self.error = exc.message
-            return
-        log.error("ChatPanel handler failed", exc_info=exc)  # a bug of ours: keep the panel alive, say so
-        text = _("Unexpected error ({kind}: {error}); the panel keeps working. Please report it.")
-        self.error = MMChatError(text.format(kind=type(exc).__name__, error=exc)).message
-
     # -- the message window ---------------------------------------------------------------------------------------
 
     def _do_hello(self, _msg: dict[str, Any]) -> None:
@@ -210,31 +178,6 @@ class ChatPanel(anywidget.AnyWidget):
     def _do_older(self, _msg: dict[str, Any]) -> None:
         if self._log.more:
             self.send(self._log.older(self.session.chats.page(self._log.chat, before=self._log.first, limit=PAGE)))
-
-    def _show_newest(self) -> None:
-        page = self.session.chats.page(self.chat["id"], limit=PAGE)
-        self._total = page.total
-        self.send(self._log.reset(page))
-        self._update_transcript()
-
-    def _sync(self, replaces: str | None = None) -> None:
-        """Bring the window in step with the chat's newest messages (after a turn, or a change made elsewhere)."""
-        page = self.session.chats.page(self.chat["id"], limit=PAGE)
-        self._total = page.total
-        for message in self._log.sync(page, replaces=replaces):
-            self.send(message)
-        self._update_transcript()
-
-    def _transcript(self) -> dict[str, str]:
-        return transcript.bundle(self._uid, self.chat.get("name", ""), self._log.newest(transcript.MESSAGES),
-                                 self._total)
-
-    def _update_transcript(self) -> None:
-        bundle = self._transcript() if self._transcripts else None
-        if bundle is not None and bundle != self._shown_transcript:  # up to 30 messages of HTML: only when changed
-            self._shown_transcript = bundle
-            for handle in self._transcripts:
-                handle.update(bundle, raw=True)
 
     # -- asking ---------------------------------------------------------------------------------------------------
 
@@ -414,67 +357,6 @@ class ChatPanel(anywidget.AnyWidget):
     def _do_export(self, msg: dict[str, Any]) -> None:
         fields = settings.download(self.session, self.chat["id"], str(msg["format"]))
         self.send({"type": "download", "view": msg.get("view"), **fields})
-
-    # -- state → traits -------------------------------------------------------------------------------------------
-
-    def _refresh(self) -> None:
-        """Everything, as after a language change (the answers' marks and counts are words too)."""
-        with self.hold_sync():
-            self.strings = state.ui_strings()
-            self.languages = state.languages()
-            self.export_formats = state.export_formats()
-            self._refresh_chat()
-            self._refresh_settings()  # last: a policy error here still leaves the chat shown
-
-    def _refresh_settings(self) -> None:
-        provider = self.session.settings.get("provider")
-        with self.hold_sync():
-            self.providers = state.provider_choices(self.session, self._models)
-            snapshot = settings.snapshot(self.session, self._chat_system)
-            self.locked, self.templates, self.settings = snapshot["locked"], snapshot["templates"], snapshot["settings"]
-        self._fetch_models(provider)
-        notices = self.session.notices()  # e.g. a saved provider that is no longer allowed: the default is used
-        if notices:
-            self.error = " ".join(notices)
-
-    def _fetch_models(self, provider: str) -> None:
-        """Ask the provider's server for its models (an OpenAI-compatible server lists its own) off the kernel's
-        loop, once per provider; the pickers show the known models meanwhile."""
-        if provider in self._models or self._loop is None:
-            return
-        self._models[provider] = []
-        future = self._loop.run_in_executor(None, self.session.providers.models, provider)
-        future.add_done_callback(lambda done: self._got_models(provider, done))
-
-    def _got_models(self, provider: str, done: asyncio.Future[list[str]]) -> None:
-        with self._shown_errors():
-            self._models[provider] = done.result()  # a refused key: its one line in the panel
-            self.providers = state.provider_choices(self.session, self._models)
-
-    def _refresh_chat(self) -> None:
-        """The current chat's name and newest messages, as after switching to it."""
-        info = self._current()
-        self._chat_system = info.meta.get("system")
-        with self.hold_sync():
-            self.chat = {"id": info.id, "name": info.name}
-            self._show_newest()
-            self._refresh_drawer()
-
-    def _refresh_drawer(self) -> None:
-        if self._drawer is not None:
-            self.chats = state.chat_rows(self.session, self._drawer)
-
-    def _current(self) -> Any:
-        """The current chat's header; if it was deleted (here or elsewhere), the most recent chat or a new one."""
-        with contextlib.suppress(ChatNotFound):
-            ref = self.session.chat_ref
-            return self.session.chats.info(ref) if ref is not None else self.session.chat
-        with contextlib.suppress(ChatNotFound):
-            return self.session.chat  # a chat named but not created yet is created now
-        remaining = self.session.chats.list(limit=1)
-        if remaining:
-            return self.session.use_chat(remaining[0].id, create=False)
-        return self.session.new_chat()
 
 
 def _session_for(chat: str | None, provider: str | None, model: str | None) -> ChatSession:
