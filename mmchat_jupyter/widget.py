@@ -16,7 +16,8 @@ Small state lives in synced traits, so a view rendered late (or re-rendered) sho
     chat       {id, name}     the current chat
     chats      [{id, name, detail, when?, delete_prompt}]   the chat drawer's rows, kept current while it is open
     pending    {turn} while an answer streams, else {}      busy: bool, the same as "a task is running"
-    settings   {provider, model, temperature, max_tokens, system, lang}   what the next question will use
+    settings   {provider, model, lang, system, options: [{name, kind, help, ..., value, accepts}]}   what the
+               next question will use; `options` are the provider's declared options (temperature, top_p, ...)
     providers  [{name, label, models}]     locked  [setting keys the administrator fixed]
     languages  [{code, label}]             templates  [{name, title, text}]     export_formats  [{id, label}]
     error      the one-line error shown in the panel ("" when none); errors travel as state, not as messages
@@ -31,8 +32,10 @@ Front end -> Python, custom messages (`view` is the asking view's id, echoed in 
     {type: "hello"}     a front-end model started (or saw a gap in `rev`): send the whole window
     {type: "older"}     the user scrolled to the top: the page before the first message shown
     {type: "send", text}    {type: "stop"}    {type: "regenerate"}    {type: "clear"}
-    {type: "set", key, value}               provider, model, temperature, max_tokens, system or lang;
-                                            persisted as defaults for the next panel and %%chat
+    {type: "set", key, value}               provider, model, temperature, max_tokens, top_p or one of the
+                                            provider's own options: this panel's choice (the session layer);
+                                            system: the chat's own prompt; lang: saved for the user at once
+    {type: "save_defaults"}                 this panel's choices become everyone's defaults (panel, %%chat, Chat)
     {type: "new_chat"}   {type: "use_chat", id}   {type: "rename_chat", id, name}   {type: "delete_chat", id}
     {type: "drawer", open, text}            the chat drawer opened, closed, or its search changed
     {type: "template", name, text}   {type: "save_template", name, text}   {type: "export", format}
@@ -49,6 +52,7 @@ Python -> front end, custom messages:
                         answer, `at` 0). At most 10 a second, the first at once.
     {type: "fill", view, text}               a template applied to the input text
     {type: "unsent", view, text}             a question refused before anything was saved, back to the input box
+    {type: "saved"}                          the defaults were saved
     {type: "download", view, filename, mime, content}                         an export to save
     {type: "typesetter", source}             the math typesetter, an ES module (vendored KaTeX), once per page
 
@@ -91,11 +95,20 @@ _PASSIVE = frozenset({"hello", "older", "resync", "drawer", "typesetter"})
 
 
 class ChatPanel(PanelView):
-    """A chat panel: messages, an input box, Stop/Regenerate/Copy, provider and model switch, chats, templates.
+    """A chat UI in the notebook over the same engine and history as `%%chat`: messages, an input box (Enter
+    sends, Shift+Enter is a new line), Stop/Regenerate/Copy, provider, model and generation settings, chats,
+    templates and export.
 
     `chat` names the chat to show (created if new); with no arguments the panel continues the kernel's current
-    chat, the one `%%chat` uses. `provider` and `model` choose for this panel only; choices made in the panel are
-    saved as defaults. `session` lets code pass a configured `ChatSession` (tests, custom provider settings).
+    chat, the one `%%chat` uses. `provider` and `model` choose for this panel only, as do the choices made in the
+    panel (the session layer of the one settings precedence) until "Save as defaults". `session` passes a
+    configured `ChatSession` (tests, custom provider settings).
+
+    The panel stays as fast at thousands of messages as at ten: it opens at the newest page and brings older ones
+    as you scroll up, each change travels as one message, and an answer streams as the blocks that changed (checked
+    by a CRC; a mismatch is resent whole, never shown wrong). What other cells, kernels or the server API write to
+    the chat shows up while it is open. Displayed, it also leaves a static transcript of the newest messages, which
+    the saved notebook keeps when the kernel is gone. `%chat panel --side` opens one beside the notebook.
     """
 
     _esm = STATIC / "panel.js"

@@ -15,7 +15,7 @@ OPEN = "(path) => window.jupyterapp.commands.execute('docmanager:open', {path})"
 SHOWN = "(path) => window.jupyterapp.shell.currentWidget?.context?.path === path"
 
 
-def test_side_panel_stays_beside_any_document(notebook, lab, fake_yandex):
+def test_side_panel_stays_beside_any_document(notebook, lab, fake_yandex, shots):
     nb = notebook(["%load_ext mmchat_jupyter", "%%chat\nWhat is 2+2?", "%chat panel --side"], "side.ipynb")
     nb.run_all(4)
     panel = Panel(nb.page)
@@ -31,6 +31,8 @@ def test_side_panel_stays_beside_any_document(notebook, lab, fake_yandex):
     panel.ask("And 3+3?")
     panel.wait_idle(2)
     expect(panel.answers.last).to_contain_text("You said: And 3+3?")
+    nb.page.mouse.move(0, 0)
+    nb.page.screenshot(path=str(shots / "panel-side.png"))
 
     lab.write_notebook("other.ipynb", ["1 + 1"])  # another document in the main area: the panel stays
     nb.page.evaluate(OPEN, "other.ipynb")
