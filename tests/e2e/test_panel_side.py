@@ -12,6 +12,13 @@ pytestmark = pytest.mark.e2e
 
 SIDE = "#jp-right-stack"
 OPEN = "(path) => window.jupyterapp.commands.execute('docmanager:open', {path})"
+TIDY = """() => {
+  const app = window.jupyterapp, notebook = app.shell.currentWidget.content;
+  app.shell.collapseLeft();
+  notebook.activeCellIndex = 0;
+  app.commands.execute("notebook:hide-cell-code");
+  notebook.activeCellIndex = 3;
+}"""
 SHOWN = "(path) => window.jupyterapp.shell.currentWidget?.context?.path === path"
 
 
@@ -31,6 +38,9 @@ def test_side_panel_stays_beside_any_document(notebook, lab, fake_yandex, shots)
     panel.ask("And 3+3?")
     panel.wait_idle(2)
     expect(panel.answers.last).to_contain_text("You said: And 3+3?")
+    nb.page.evaluate(TIDY)  # for the picture: no file browser, no test set-up cell
+    expect(nb.cell(0).locator(".jp-InputPlaceholder")).to_be_visible()
+    expect(nb.page.locator("#jp-left-stack")).to_be_hidden()
     nb.page.mouse.move(0, 0)
     nb.page.screenshot(path=str(shots / "panel-side.png"))
 
