@@ -18,7 +18,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.lexers.special import TextLexer
 from pygments.util import ClassNotFound
 
-from ._sanitize import BOX_STYLE, CODE_BLOCK_CLASS, PRE_STYLE, WRAPPER_CLASS
+from ._sanitize import BOX_STYLE, CODE_BLOCK_CLASS, CODE_STYLE, PRE_STYLE, WRAPPER_CLASS
 
 __all__ = ["code_block", "pygments_css"]
 
@@ -46,8 +46,8 @@ def code_block(code: str, lang: str, extra_class: str = "") -> str:
     body = highlight(code, _lexer(lang), _SPANS) if code else ""
     if body.endswith("\n") and not code.endswith("\n"):
         body = body[:-1]  # Pygments ends its output with a newline the source did not have
-    return (f'<div class="{classes}" style="{BOX_STYLE}"><pre style="{PRE_STYLE}"><code class="{language}">'
-            f"{body}</code></pre></div>\n")
+    return (f'<div class="{classes}" style="{BOX_STYLE}"><pre style="{PRE_STYLE}">'
+            f'<code class="{language}" style="{CODE_STYLE}">{body}</code></pre></div>\n')
 
 
 @functools.lru_cache(maxsize=8)

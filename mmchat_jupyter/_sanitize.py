@@ -42,6 +42,8 @@ PIECE_CLASSES = frozenset({"mmchat-cut", "mmchat-cont"})
 BOX_STYLE = ("background:rgba(127,127,127,.1);border:1px solid rgba(127,127,127,.25);border-radius:6px;"
              "margin:0 0 1em;overflow-x:auto")
 PRE_STYLE = "margin:0;padding:.6em .8em;background:transparent;line-height:1.45"
+#: JupyterLab paints every `code` with the page background (an inline strip behind each line inside our grey box).
+CODE_STYLE = "background:transparent;padding:0;border:0"
 TABLE_STYLE = "margin:0 0 1em;table-layout:auto;border-collapse:collapse"
 CELL_STYLES = frozenset(f"text-align:{side}" for side in ("left", "center", "right"))
 
@@ -50,10 +52,11 @@ _TAGS = {
     "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "a", "span", "div", "input",
 }
 _ATTRIBUTES = {
-    "a": {"href", "title"}, "ol": {"start"}, "code": {"class"}, "input": {"type", "disabled", "checked"},
+    "a": {"href", "title"}, "ol": {"start"}, "code": {"class", "style"}, "input": {"type", "disabled", "checked"},
     "div": {"style"}, "pre": {"style"}, "table": {"style"}, "th": {"style"}, "td": {"style"},
 }
-_STYLES = {"div": {BOX_STYLE}, "pre": {PRE_STYLE}, "table": {TABLE_STYLE}, "th": CELL_STYLES, "td": CELL_STYLES}
+_STYLES = {"div": {BOX_STYLE}, "pre": {PRE_STYLE}, "code": {CODE_STYLE}, "table": {TABLE_STYLE},
+           "th": CELL_STYLES, "td": CELL_STYLES}
 # Pygments writes one short class per token type (`k`, `s2`, `nf`, ...); no other span class is ours.
 _PYGMENTS_CLASSES = {name for name in STANDARD_TYPES.values() if name}
 _BLOCK_CLASSES = set(PIECE_CLASSES)

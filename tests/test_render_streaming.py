@@ -291,7 +291,7 @@ def test_unclosed_fence_and_display_math_render_as_such_while_streaming():
     renderer = StreamingRenderer()
     renderer.append("Text\n\n```python\ndef f():\n    return <b>\n")
     html = "".join(renderer.blocks)
-    assert '<code class="language-python">' in html and "<b>" not in html
+    assert '<code class="language-python"' in html and "<b>" not in html
     renderer.append("```\n\n$$\n\\frac{a}{b}\n")
     assert '<div class="mmchat-math mmchat-display mathjax_process">$$\n\\frac{a}{b}</div>' in renderer.blocks[-1]
     renderer.append("$$\n")

@@ -71,6 +71,25 @@ def pieces(text: str) -> list[str]:
 CHAT_CELL = "%%chat -p yandexgpt --no-history\nExplain a linear fit with NumPy."
 
 
+_CODE_COLOURS = """out => [...out.querySelectorAll("pre code, pre code *")].map(code => {
+  const own = getComputedStyle(code), pre = getComputedStyle(code.closest("pre"));
+  return [code.tagName, own.backgroundColor, pre.backgroundColor, own.paddingLeft, own.borderLeftWidth];
+})"""
+
+
+def check_code_colours(output) -> None:
+    """Nothing inside a code block paints a background, padding or border of its own (JupyterLab's rules for
+    inline `code` drew a page-coloured strip behind every line of our grey box), while inline code keeps its chip."""
+    found = output.evaluate(_CODE_COLOURS)
+    assert found and any(tag == "CODE" for tag, *_ in found)
+    strips = [item for item in found
+              if item[1] not in ("rgba(0, 0, 0, 0)", item[2]) or item[3] != "0px" or item[4] != "0px"]
+    assert not strips, strips
+    inline = output.locator(":not(pre) > code")
+    if inline.count():
+        assert inline.first.evaluate("c => getComputedStyle(c).backgroundColor") != "rgba(0, 0, 0, 0)"
+
+
 def check_answer(output, *, typeset: bool) -> None:
     """The structure a reader sees: code boxes, aligned cells, formulas typeset and money left as text."""
     expect(output.locator(".mmchat-footer")).to_be_visible(timeout=30_000)
@@ -87,6 +106,7 @@ def check_answer(output, *, typeset: bool) -> None:
     assert aligns == ["left", "right", "right", "center"]
     assert output.locator("ol > li ul > li .highlight").count() == 1  # code inside a nested list step
     assert output.locator("ol > li > .highlight").count() == 1  # and inside a numbered step
+    check_code_colours(output)
 
 
 def test_chat_output_light_dark_and_untrusted(notebook, fake_yandex, lab, shots):

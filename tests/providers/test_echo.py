@@ -28,7 +28,7 @@ def test_the_prompt_renders_as_an_answer_not_as_a_quote():
     answer = EchoProvider().answer([Message("user", PROMPT)], GenerationParams())
     html = render_markdown(answer)
     assert "<blockquote>" not in html
-    assert '<code class="language-bash">' in html and "<ol>" in html
+    assert '<code class="language-bash" style="background:transparent;padding:0;border:0">' in html and "<ol>" in html
     assert '<th style="text-align:left">tool</th>' in html and 'class="mmchat-math mathjax_process">$E = mc^2$' in html
     # the prompt's unclosed fence is closed, so the echo's own footer stays prose
     assert "offline echo model" in html.rsplit("</code>", 1)[1]
