@@ -635,8 +635,8 @@ function render({ model, el }) {
     ui.notice.dataset.kind = "disconnected";
     ui.notice.replaceChildren(h("span", { text: t("disconnected"), title: t("disconnected"), role: "alert" }));
   }
-  const renderAll = () => [renderStrings, renderHead, renderChats, renderLog, renderBusy, renderNotice, renderGone]
-    .forEach((f) => f());
+  // renderNotice ends in renderGone once the kernel is gone: last, so nothing re-enables a control after it.
+  const renderAll = () => [renderStrings, renderHead, renderChats, renderLog, renderBusy, renderNotice].forEach((f) => f());
   function renderBusyAll() {
     renderBusy();
     for (const button of ui.list.querySelectorAll(".mmc-regen")) button.disabled = model.get("busy");
